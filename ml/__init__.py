@@ -1,0 +1,6 @@
+"""Offline side of the project: data, the paper's CNN, training, evaluation and export.
+
+The service imports only :mod:`ml.model`, :mod:`ml.preprocessing` and :mod:`ml.gradcam` from here.
+"""
+
+__version__ = "1.0.0"

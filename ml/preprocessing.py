@@ -1,0 +1,153 @@
+"""The one definition of preprocessing, shared by training, evaluation and the service.
+
+grayscale in [0, 1] -> resize the shorter side to ``resize`` -> crop ``crop`` (random crop and horizontal
+flip when training, center crop otherwise) -> normalize with ``mean``/``std`` -> repeat to ``channels``.
+
+Everything works on float tensors of shape ``[N, 1, H, W]`` with values in [0, 1], on any device, so the
+training loop can run it on the GPU and the service on the CPU with the same numbers.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+
+@dataclass(frozen=True)
+class PreprocessSpec:
+    """What the model expects; stored in the weights' metadata and read back by the service."""
+
+    resize: int = 256
+    crop: int = 224
+    mean: float = 0.5
+    std: float = 0.5
+    channels: int = 3
+    interpolation: str = "bilinear-antialias"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> PreprocessSpec:
+        known = {f: data[f] for f in cls.__dataclass_fields__ if f in data}
+        spec = cls(**known)
+        if spec.interpolation != "bilinear-antialias":
+            raise ValueError(f"unsupported interpolation {spec.interpolation!r}")
+        if not 0 < spec.crop <= spec.resize:
+            raise ValueError(f"crop {spec.crop} must be in (0, resize={spec.resize}]")
+        return spec
+
+
+@dataclass(frozen=True)
+class CropBox:
+    """The region of the original image (in its own pixel coordinates) that the model saw."""
+
+    top: float
+    left: float
+    height: float
+    width: float
+
+
+def resized_shape(height: int, width: int, size: int) -> tuple[int, int]:
+    """Shape after scaling the shorter side to ``size``, keeping the aspect ratio."""
+    if height <= width:
+        return size, max(size, int(size * width / height))
+    return max(size, int(size * height / width)), size
+
+
+def resize_shorter(images: torch.Tensor, size: int) -> torch.Tensor:
+    """Scale ``[N, C, H, W]`` so that the shorter side is ``size`` (antialiased bilinear)."""
+    h, w = images.shape[-2:]
+    out = resized_shape(h, w, size)
+    if (h, w) == out:
+        return images
+    return F.interpolate(images, size=out, mode="bilinear", antialias=True, align_corners=False)
+
+
+def center_offsets(height: int, width: int, crop: int) -> tuple[int, int]:
+    return round((height - crop) / 2), round((width - crop) / 2)
+
+
+def center_crop(images: torch.Tensor, crop: int) -> torch.Tensor:
+    h, w = images.shape[-2:]
+    top, left = center_offsets(h, w, crop)
+    return images[..., top : top + crop, left : left + crop]
+
+
+def normalize(images: torch.Tensor, spec: PreprocessSpec) -> torch.Tensor:
+    """``[N, 1, crop, crop]`` in [0, 1] -> normalized ``[N, channels, crop, crop]``."""
+    x = (images - spec.mean) / spec.std
+    return x.expand(-1, spec.channels, -1, -1)
+
+
+def eval_transform(image: torch.Tensor, spec: PreprocessSpec) -> torch.Tensor:
+    """One grayscale image ``[H, W]`` in [0, 1] -> the model's input ``[channels, crop, crop]``."""
+    x = resize_shorter(image[None, None].float(), spec.resize)
+    return normalize(center_crop(x, spec.crop), spec)[0]
+
+
+def crop_box(height: int, width: int, spec: PreprocessSpec) -> CropBox:
+    """Where :func:`eval_transform`'s crop lies in the original image, to project Grad-CAM back."""
+    rh, rw = resized_shape(height, width, spec.resize)
+    top, left = center_offsets(rh, rw, spec.crop)
+    sy, sx = height / rh, width / rw
+    return CropBox(top * sy, left * sx, spec.crop * sy, spec.crop * sx)
+
+
+def square_cache(image: torch.Tensor, spec: PreprocessSpec) -> torch.Tensor:
+    """``[H, W]`` in [0, 1] -> resized and center-cropped to ``resize x resize``, the training cache.
+
+    Training keeps every image in this form once (on the GPU when there is one); the random or center
+    crop of ``crop`` pixels is then taken from it. For a square image this equals :func:`eval_transform`'s
+    path exactly; for another aspect ratio the random crops stay within the central square.
+    """
+    x = resize_shorter(image[None, None].float(), spec.resize)
+    return center_crop(x, spec.resize)[0]
+
+
+def train_augment(
+    batch: torch.Tensor,
+    spec: PreprocessSpec,
+    generator: torch.Generator | None = None,
+    rotate_degrees: float = 0.0,
+    contrast: float = 0.0,
+) -> torch.Tensor:
+    """Random crop and horizontal flip of a cached batch ``[N, 1, resize, resize]``, on its device.
+
+    ``rotate_degrees`` and ``contrast`` add mild rotation and brightness/contrast jitter (0 disables them;
+    the paper's recipe uses neither).
+    """
+    n, _, h, w = batch.shape
+    dev = batch.device
+    rand = torch.rand(n, 4, device="cpu", generator=generator).to(dev)
+    tops = (rand[:, 0] * (h - spec.crop + 1)).long().clamp_(max=h - spec.crop)
+    lefts = (rand[:, 1] * (w - spec.crop + 1)).long().clamp_(max=w - spec.crop)
+    ar = torch.arange(spec.crop, device=dev)
+    rows = (tops[:, None] + ar)[:, :, None]
+    cols = (lefts[:, None] + ar)[:, None, :]
+    flip = rand[:, 2] < 0.5
+    cols = torch.where(flip[:, None, None], cols.flip(-1), cols)
+    out = batch[torch.arange(n, device=dev)[:, None, None], 0, rows, cols][:, None]
+    if rotate_degrees > 0:
+        angle = (rand[:, 3] * 2 - 1) * math.radians(rotate_degrees)
+        cos, sin = torch.cos(angle), torch.sin(angle)
+        zero = torch.zeros_like(cos)
+        theta = torch.stack([torch.stack([cos, -sin, zero], 1), torch.stack([sin, cos, zero], 1)], 1)
+        grid = F.affine_grid(theta.to(out.dtype), list(out.shape), align_corners=False)
+        out = F.grid_sample(out, grid, mode="bilinear", padding_mode="border", align_corners=False)
+    if contrast > 0:
+        jitter = torch.rand(n, 2, 1, 1, device="cpu", generator=generator).to(dev)
+        gain = 1 + (jitter[:, :1] * 2 - 1) * contrast
+        bias = (jitter[:, 1:] * 2 - 1) * contrast / 2
+        mean = out.mean((2, 3), keepdim=True)
+        out = ((out - mean) * gain + mean + bias).clamp_(0, 1)
+    return normalize(out, spec)
+
+
+def eval_batch(batch: torch.Tensor, spec: PreprocessSpec) -> torch.Tensor:
+    """Center crop and normalize a cached batch ``[N, 1, resize, resize]``."""
+    return normalize(center_crop(batch, spec.crop), spec)
