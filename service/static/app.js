@@ -1,0 +1,493 @@
+// The web page of the chest X-ray service. Plain JavaScript, no build step, no outside request:
+// everything it talks to is this server (GET /model, POST /predict).
+"use strict";
+
+(function () {
+  const PREDICT_URL = "/predict?gradcam=true";
+  const MODEL_URL = "/model";
+  const DOWNLOAD_NAME = "gradcam-overlay.png";
+
+  const $ = (id) => document.getElementById(id);
+  const el = {
+    keySection: $("key-section"),
+    apiKey: $("api-key"),
+    dropZone: $("drop-zone"),
+    fileInput: $("file-input"),
+    fileName: $("file-name"),
+    analyse: $("analyse-button"),
+    status: $("status"),
+    statusText: $("status-text"),
+    progress: $("progress"),
+    error: $("error"),
+    errorTitle: $("error-title"),
+    errorDetail: $("error-detail"),
+    resultSection: $("result-section"),
+    resultEmpty: $("result-empty"),
+    resultBody: $("result-body"),
+    predicted: $("predicted-label"),
+    probabilities: $("probabilities"),
+    modelLine: $("model-line"),
+    original: $("original-image"),
+    originalPlaceholder: $("original-placeholder"),
+    overlayBase: $("overlay-base"),
+    overlay: $("overlay-image"),
+    overlayPlaceholder: $("overlay-placeholder"),
+    overlayCaption: $("overlay-caption"),
+    opacity: $("opacity"),
+    opacityValue: $("opacity-value"),
+    download: $("download-button"),
+    modelInfo: $("model-info"),
+    intendedUse: $("intended-use"),
+  };
+
+  // Page memory only: the key lives in the input's value and nowhere else (no storage, no cookie).
+  const state = {
+    file: null,
+    previewUrl: null,
+    overlayUrl: null,
+    overlayBlob: null,
+    request: null,
+  };
+
+  // ---- helpers -------------------------------------------------------------------------------
+
+  function authHeaders() {
+    const key = el.apiKey.value.trim();
+    return key ? { Authorization: "Bearer " + key } : {};
+  }
+
+  function showKeyField(focus) {
+    const wasHidden = el.keySection.hidden;
+    el.keySection.hidden = false;
+    if (focus || wasHidden) {
+      el.apiKey.focus();
+    }
+  }
+
+  function setStatus(text, progress) {
+    el.statusText.textContent = text;
+    if (progress === undefined) {
+      el.progress.hidden = true;
+      el.status.classList.remove("busy");
+      return;
+    }
+    el.progress.hidden = false;
+    el.status.classList.add("busy");
+    if (progress === null) {
+      el.progress.removeAttribute("value"); // indeterminate
+    } else {
+      el.progress.value = progress;
+    }
+  }
+
+  function clearError() {
+    el.error.hidden = true;
+    el.errorTitle.textContent = "";
+    el.errorDetail.textContent = "";
+  }
+
+  function showError(title, detail) {
+    el.errorTitle.textContent = title;
+    el.errorDetail.textContent = detail || "";
+    el.error.hidden = false;
+  }
+
+  // An error answer of the API is application/problem+json {type, title, status, detail, request_id}.
+  // Anything else (a proxy's HTML page, an empty body) still gets a readable message.
+  function problemFrom(status, statusText, bodyText) {
+    let problem = null;
+    try {
+      problem = JSON.parse(bodyText);
+    } catch (_err) {
+      problem = null;
+    }
+    if (problem && typeof problem === "object") {
+      const title = problem.title || "Error " + status;
+      let detail = typeof problem.detail === "string" ? problem.detail : "";
+      if (!detail && problem.detail !== undefined) {
+        detail = JSON.stringify(problem.detail);
+      }
+      const requestId = problem.request_id ? " (request id " + problem.request_id + ")" : "";
+      return { title: title + " — HTTP " + status + requestId, detail: detail };
+    }
+    return {
+      title: "Error — HTTP " + status + (statusText ? " " + statusText : ""),
+      detail: "The server did not give a reason.",
+    };
+  }
+
+  function base64ToBlob(b64, type) {
+    const bin = atob(b64);
+    const bytes = new Uint8Array(bin.length);
+    for (let i = 0; i < bin.length; i += 1) {
+      bytes[i] = bin.charCodeAt(i);
+    }
+    return new Blob([bytes], { type: type });
+  }
+
+  // Percentages with one decimal that add up to exactly 100.0 (largest remainder), so the bars agree
+  // with each other however the rounding falls.
+  function percentages(values) {
+    const total = values.reduce((a, b) => a + b, 0) || 1;
+    const tenths = values.map((v) => (v / total) * 1000);
+    const floors = tenths.map(Math.floor);
+    let left = 1000 - floors.reduce((a, b) => a + b, 0);
+    const order = tenths
+      .map((t, i) => ({ i: i, r: t - Math.floor(t) }))
+      .sort((a, b) => b.r - a.r);
+    for (let k = 0; k < order.length && left > 0; k += 1, left -= 1) {
+      floors[order[k].i] += 1;
+    }
+    return floors.map((t) => t / 10);
+  }
+
+  function isDicomName(name) {
+    return /\.(dcm|dicom)$/i.test(name);
+  }
+
+  function revoke(url) {
+    if (url) {
+      URL.revokeObjectURL(url);
+    }
+  }
+
+  // ---- model information ---------------------------------------------------------------------
+
+  function loadModel() {
+    fetch(MODEL_URL, { headers: authHeaders(), cache: "no-store" })
+      .then((response) =>
+        response.text().then((text) => ({ response: response, text: text }))
+      )
+      .then(({ response, text }) => {
+        if (response.status === 401) {
+          el.keySection.hidden = false;
+          el.modelInfo.textContent = "This server requires an API key: enter it above to see the model's details.";
+          el.intendedUse.textContent = "";
+          return;
+        }
+        if (!response.ok) {
+          const p = problemFrom(response.status, response.statusText, text);
+          el.modelInfo.textContent = "Model information is not available: " + (p.detail || p.title);
+          return;
+        }
+        renderModel(JSON.parse(text));
+      })
+      .catch(() => {
+        el.modelInfo.textContent = "Model information is not available: the server could not be reached.";
+      });
+  }
+
+  function renderModel(info) {
+    const parts = [];
+    if (info.name) parts.push("Model " + info.name);
+    if (info.version) parts.push("version " + info.version);
+    if (Array.isArray(info.classes) && info.classes.length) {
+      parts.push("classes: " + info.classes.join(", "));
+    }
+    el.modelInfo.textContent = parts.length ? parts.join(" · ") + "." : "Model loaded.";
+    const use = info.intended_use;
+    if (typeof use === "string") {
+      el.intendedUse.textContent = "Intended use: " + use;
+    } else if (use && typeof use === "object") {
+      const text = use.summary || use.description || use.statement || "";
+      el.intendedUse.textContent = text ? "Intended use: " + text : "";
+    } else {
+      el.intendedUse.textContent = "";
+    }
+  }
+
+  // ---- choosing a file -----------------------------------------------------------------------
+
+  function resetResult() {
+    el.resultBody.hidden = true;
+    el.resultEmpty.hidden = false;
+    el.probabilities.textContent = "";
+    el.predicted.textContent = "";
+    el.modelLine.textContent = "";
+    revoke(state.overlayUrl);
+    state.overlayUrl = null;
+    state.overlayBlob = null;
+    el.overlay.hidden = true;
+    el.overlay.removeAttribute("src");
+    el.overlayBase.hidden = true;
+    el.overlayBase.removeAttribute("src");
+    el.overlayPlaceholder.hidden = false;
+    el.overlayPlaceholder.textContent = "The Grad-CAM overlay will appear here.";
+    el.overlayCaption.textContent = "Grad-CAM overlay";
+    el.opacity.disabled = true;
+    el.download.disabled = true;
+  }
+
+  function showPreview(file) {
+    revoke(state.previewUrl);
+    state.previewUrl = null;
+    el.original.hidden = true;
+    el.original.removeAttribute("src");
+    el.originalPlaceholder.hidden = false;
+    const browserImage = /^image\/(png|jpeg)$/.test(file.type) || /\.(png|jpe?g)$/i.test(file.name);
+    if (!browserImage || isDicomName(file.name) || file.type === "application/dicom") {
+      el.originalPlaceholder.textContent =
+        "Browsers cannot display DICOM files. The Grad-CAM panel shows the image as the server read it.";
+      return;
+    }
+    state.previewUrl = URL.createObjectURL(file);
+    el.original.onload = () => {
+      el.original.hidden = false;
+      el.originalPlaceholder.hidden = true;
+    };
+    el.original.onerror = () => {
+      el.original.hidden = true;
+      el.originalPlaceholder.hidden = false;
+      el.originalPlaceholder.textContent = "The browser cannot display this file.";
+    };
+    el.original.src = state.previewUrl;
+  }
+
+  function chooseFile(file) {
+    if (!file) {
+      return;
+    }
+    state.file = file;
+    el.fileName.textContent = "Chosen: " + file.name + " (" + Math.max(1, Math.round(file.size / 1024)) + " KB)";
+    el.fileName.hidden = false;
+    el.analyse.disabled = false;
+    clearError();
+    resetResult();
+    showPreview(file);
+    analyse();
+  }
+
+  // ---- prediction ----------------------------------------------------------------------------
+
+  function analyse() {
+    if (!state.file) {
+      return;
+    }
+    if (state.request) {
+      state.request.abort();
+    }
+    clearError();
+    resetResult();
+    el.analyse.disabled = true;
+    el.resultSection.setAttribute("aria-busy", "true");
+    setStatus("Uploading " + state.file.name + "…", 0);
+
+    const form = new FormData();
+    form.append("file", state.file, state.file.name);
+    const xhr = new XMLHttpRequest();
+    state.request = xhr;
+    xhr.open("POST", PREDICT_URL);
+    const headers = authHeaders();
+    Object.keys(headers).forEach((name) => xhr.setRequestHeader(name, headers[name]));
+    xhr.setRequestHeader("Accept", "application/json, application/problem+json");
+    xhr.upload.onprogress = (event) => {
+      if (event.lengthComputable) {
+        setStatus("Uploading… " + Math.round((event.loaded / event.total) * 100) + "%",
+          Math.round((event.loaded / event.total) * 100));
+      }
+    };
+    xhr.upload.onload = () => setStatus("Analysing the image…", null);
+    const finish = () => {
+      if (state.request === xhr) {
+        state.request = null;
+      }
+      el.analyse.disabled = !state.file;
+      el.resultSection.removeAttribute("aria-busy");
+    };
+    xhr.onload = () => {
+      if (state.request !== xhr) {
+        return; // superseded by a newer file
+      }
+      finish();
+      if (xhr.status === 200) {
+        let data = null;
+        try {
+          data = JSON.parse(xhr.responseText);
+        } catch (_err) {
+          data = null;
+        }
+        if (!data || typeof data.probabilities !== "object") {
+          setStatus("Analysis failed.");
+          showError("Unexpected answer from the server", "The response could not be read.");
+          return;
+        }
+        renderResult(data);
+        return;
+      }
+      const p = problemFrom(xhr.status, xhr.statusText, xhr.responseText);
+      setStatus("Analysis failed.");
+      showError(p.title, p.detail);
+      if (xhr.status === 401) {
+        showKeyField(true);
+      }
+    };
+    xhr.onerror = () => {
+      if (state.request !== xhr) {
+        return;
+      }
+      finish();
+      setStatus("Analysis failed.");
+      showError("The server could not be reached", "Check the network connection and try again.");
+    };
+    xhr.send(form);
+  }
+
+  function renderResult(data) {
+    const names = Object.keys(data.probabilities);
+    const values = names.map((n) => Number(data.probabilities[n]) || 0);
+    const pct = percentages(values);
+    el.probabilities.textContent = "";
+    names.forEach((name, i) => {
+      const li = document.createElement("li");
+      li.className = "prob";
+      if (name === data.label) {
+        li.classList.add("prob-top");
+      }
+      li.dataset.className = name;
+      li.dataset.percent = pct[i].toFixed(1);
+
+      const label = document.createElement("span");
+      label.className = "prob-label";
+      label.textContent = name;
+      const bar = document.createElement("span");
+      bar.className = "prob-bar";
+      bar.setAttribute("aria-hidden", "true");
+      const fill = document.createElement("span");
+      fill.className = "prob-fill";
+      fill.style.width = pct[i] + "%";
+      bar.appendChild(fill);
+      const value = document.createElement("span");
+      value.className = "prob-value";
+      value.textContent = pct[i].toFixed(1) + "%";
+
+      li.append(label, bar, value);
+      el.probabilities.appendChild(li);
+    });
+    el.predicted.textContent = data.label;
+    if (data.model) {
+      const sha = data.model.sha256 ? " · weights " + String(data.model.sha256).slice(0, 12) : "";
+      el.modelLine.textContent =
+        "Model " + (data.model.name || "") + " " + (data.model.version || "") + sha +
+        (data.request_id ? " · request " + data.request_id : "");
+    }
+    el.resultEmpty.hidden = true;
+    el.resultBody.hidden = false;
+
+    const top = pct[names.indexOf(data.label)];
+    const summary = "Analysis complete. Predicted class: " + data.label +
+      (top !== undefined ? " (" + top.toFixed(1) + "%)." : ".");
+    renderOverlay(data.gradcam);
+    setStatus(summary + (data.gradcam ? "" : " No Grad-CAM overlay was returned."));
+  }
+
+  function renderOverlay(gradcam) {
+    if (!gradcam || !gradcam.overlay_png_base64) {
+      el.overlayPlaceholder.textContent = "The server returned no Grad-CAM overlay for this image.";
+      return;
+    }
+    state.overlayBlob = base64ToBlob(gradcam.overlay_png_base64, "image/png");
+    state.overlayUrl = URL.createObjectURL(state.overlayBlob);
+    if (gradcam.width && gradcam.height) {
+      el.overlay.width = gradcam.width;
+      el.overlay.height = gradcam.height;
+      document.querySelectorAll(".frame").forEach((frame) => {
+        frame.style.aspectRatio = gradcam.width + " / " + gradcam.height;
+      });
+    }
+    el.overlay.src = state.overlayUrl;
+    el.overlay.hidden = false;
+    // Under the overlay: the original, so that the opacity control fades between the two.
+    if (state.previewUrl) {
+      el.overlayBase.src = state.previewUrl;
+      el.overlayBase.hidden = false;
+    }
+    el.overlayPlaceholder.hidden = true;
+    el.overlayCaption.textContent = gradcam.target
+      ? "Grad-CAM overlay for the class " + gradcam.target
+      : "Grad-CAM overlay";
+    el.overlay.alt = "Grad-CAM heat map for the class " + (gradcam.target || "predicted") + " over the image";
+    el.opacity.disabled = false;
+    applyOpacity();
+    el.download.disabled = false;
+  }
+
+  function applyOpacity() {
+    const value = Number(el.opacity.value);
+    el.overlay.style.opacity = String(value / 100);
+    el.opacityValue.textContent = value + "%";
+    el.opacity.setAttribute("aria-valuetext", value + "% overlay opacity");
+  }
+
+  function downloadOverlay() {
+    if (!state.overlayBlob) {
+      return;
+    }
+    const link = document.createElement("a");
+    link.href = state.overlayUrl;
+    link.download = DOWNLOAD_NAME;
+    link.rel = "noopener";
+    document.body.appendChild(link);
+    link.click();
+    link.remove();
+  }
+
+  // ---- wiring ----------------------------------------------------------------------------------
+
+  el.fileInput.addEventListener("change", () => {
+    chooseFile(el.fileInput.files && el.fileInput.files[0]);
+    el.fileInput.value = ""; // choosing the same file again analyses it again
+  });
+  el.analyse.addEventListener("click", analyse);
+  el.opacity.addEventListener("input", applyOpacity);
+  el.download.addEventListener("click", downloadOverlay);
+  el.apiKey.addEventListener("change", loadModel);
+  el.apiKey.addEventListener("keydown", (event) => {
+    if (event.key === "Enter") {
+      event.preventDefault();
+      loadModel();
+      if (state.file) {
+        analyse();
+      }
+    }
+  });
+
+  // Keyboard: the drop zone is also a button that opens the file picker.
+  el.dropZone.addEventListener("click", (event) => {
+    if (event.target === el.dropZone) {
+      el.fileInput.click();
+    }
+  });
+
+  let dragDepth = 0;
+  el.dropZone.addEventListener("dragenter", (event) => {
+    event.preventDefault();
+    dragDepth += 1;
+    el.dropZone.classList.add("dragging");
+  });
+  el.dropZone.addEventListener("dragleave", () => {
+    dragDepth = Math.max(0, dragDepth - 1);
+    if (dragDepth === 0) {
+      el.dropZone.classList.remove("dragging");
+    }
+  });
+  el.dropZone.addEventListener("dragover", (event) => {
+    event.preventDefault();
+    if (event.dataTransfer) {
+      event.dataTransfer.dropEffect = "copy";
+    }
+  });
+  el.dropZone.addEventListener("drop", (event) => {
+    event.preventDefault();
+    dragDepth = 0;
+    el.dropZone.classList.remove("dragging");
+    const files = event.dataTransfer && event.dataTransfer.files;
+    if (files && files.length) {
+      chooseFile(files[0]);
+    }
+  });
+  // A file dropped next to the zone must not make the browser navigate away to it.
+  window.addEventListener("dragover", (event) => event.preventDefault());
+  window.addEventListener("drop", (event) => event.preventDefault());
+
+  loadModel();
+})();
