@@ -118,12 +118,14 @@ def train_augment(
 ) -> torch.Tensor:
     """Random crop and horizontal flip of a cached batch ``[N, 1, resize, resize]``, on its device.
 
+    ``generator`` must live on the batch's device, so no random numbers cross the bus.
+
     ``rotate_degrees`` and ``contrast`` add mild rotation and brightness/contrast jitter (0 disables them;
     the paper's recipe uses neither).
     """
     n, _, h, w = batch.shape
     dev = batch.device
-    rand = torch.rand(n, 4, device="cpu", generator=generator).to(dev)
+    rand = torch.rand(n, 4, device=dev, generator=generator)
     tops = (rand[:, 0] * (h - spec.crop + 1)).long().clamp_(max=h - spec.crop)
     lefts = (rand[:, 1] * (w - spec.crop + 1)).long().clamp_(max=w - spec.crop)
     ar = torch.arange(spec.crop, device=dev)
@@ -140,7 +142,7 @@ def train_augment(
         grid = F.affine_grid(theta.to(out.dtype), list(out.shape), align_corners=False)
         out = F.grid_sample(out, grid, mode="bilinear", padding_mode="border", align_corners=False)
     if contrast > 0:
-        jitter = torch.rand(n, 2, 1, 1, device="cpu", generator=generator).to(dev)
+        jitter = torch.rand(n, 2, 1, 1, device=dev, generator=generator)
         gain = 1 + (jitter[:, :1] * 2 - 1) * contrast
         bias = (jitter[:, 1:] * 2 - 1) * contrast / 2
         mean = out.mean((2, 3), keepdim=True)

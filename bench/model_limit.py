@@ -1,0 +1,78 @@
+"""The model's own limit: forward (+ head-only Grad-CAM) images/s in-process, no HTTP, no decoding.
+
+``python -m bench.model_limit [--weights FILE] [--device cpu|cuda] [--batch-sizes 1 32] [--seconds 3]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ml.gradcam import predict_with_cam
+from ml.model import PaperCNN, build_model, load_weights
+
+
+def measure(model: PaperCNN, device: torch.device, batch: int, with_cam: bool, seconds: float) -> dict[str, Any]:
+    x = torch.randn(batch, 3, 224, 224, device=device)
+    if device.type == "cuda":
+        x = x.contiguous(memory_format=torch.channels_last)
+
+    def step() -> None:
+        predict_with_cam(model, x, with_cam=with_cam)
+
+    for _ in range(3):
+        step()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    latencies = []
+    start = time.perf_counter()
+    while time.perf_counter() - start < seconds or len(latencies) < 5:
+        t0 = time.perf_counter()
+        step()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        latencies.append(time.perf_counter() - t0)
+    total = time.perf_counter() - start
+    latencies.sort()
+    return {
+        "batch": batch,
+        "gradcam": with_cam,
+        "images_per_s": batch * len(latencies) / total,
+        "batch_latency_ms_p50": 1000 * latencies[len(latencies) // 2],
+        "iterations": len(latencies),
+    }
+
+
+def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--weights", type=Path, help="weights file (default: random paper_cnn weights)")
+    parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
+    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 32])
+    parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument("--json", type=Path, help="also write the figures here")
+    args = parser.parse_args(argv)
+    device = torch.device(args.device)
+    model = load_weights(args.weights).model if args.weights else build_model("paper_cnn").eval()
+    model = model.to(device)
+    if device.type == "cuda":
+        model = model.to(memory_format=torch.channels_last)
+        name = torch.cuda.get_device_name(device)
+    else:
+        name = f"cpu ({torch.get_num_threads()} threads)"
+    rows = [measure(model, device, b, cam, args.seconds) for b in args.batch_sizes for cam in (False, True)]
+    print(f"model limit on {name}, torch {torch.__version__}")
+    print(f"{'batch':>5} {'gradcam':>7} {'images/s':>10} {'p50 ms/batch':>13}")
+    for r in rows:
+        print(f"{r['batch']:>5} {r['gradcam']!s:>7} {r['images_per_s']:>10.1f} {r['batch_latency_ms_p50']:>13.2f}")
+    if args.json:
+        args.json.write_text(json.dumps({"device": name, "rows": rows}, indent=2) + "\n")
+    return rows
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,200 @@
+"""Finding, splitting and decoding the COVID-19 Radiography Database.
+
+Two layouts are read:
+
+* the shared copy: ``<root>/manifest.csv`` with columns ``file,label,group`` (paths relative to root);
+  its ``group`` column joins duplicates, so the split is made by group, never by image;
+* the Kaggle download: ``COVID-19_Radiography_Dataset/<class>/images/*.png`` (``root`` may be that folder
+  or its parent); ``masks/`` and classes we do not predict (``Lung_Opacity``) are ignored. It has no
+  duplicate groups, so each image is its own group.
+
+A folder of ``<class>/*`` images without a manifest is read like the Kaggle layout.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import logging
+import multiprocessing
+import random
+from collections import defaultdict
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from ml.classes import CLASSES
+from ml.preprocessing import PreprocessSpec, square_cache
+
+logger = logging.getLogger(__name__)
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp"}
+KAGGLE_DIR = "COVID-19_Radiography_Dataset"
+
+
+@dataclass(frozen=True)
+class Sample:
+    path: Path
+    label: int
+    group: str
+
+    def key(self, root: Path) -> str:
+        return self.path.relative_to(root).as_posix()
+
+
+@dataclass
+class Dataset:
+    root: Path
+    samples: list[Sample]
+    manifest_sha256: str
+    layout: str
+
+
+def _hash_lines(lines: Sequence[str]) -> str:
+    return hashlib.sha256("\n".join(lines).encode()).hexdigest()
+
+
+def _from_manifest(root: Path) -> Dataset:
+    manifest = root / "manifest.csv"
+    samples = []
+    with manifest.open(newline="") as fh:
+        for row in csv.DictReader(fh):
+            if row["label"] not in CLASSES:
+                continue
+            samples.append(Sample(root / row["file"], CLASSES.index(row["label"]), row["group"]))
+    digest = hashlib.sha256(manifest.read_bytes()).hexdigest()
+    return Dataset(root, samples, digest, "manifest")
+
+
+def _from_class_folders(root: Path) -> Dataset:
+    samples = []
+    for index, name in enumerate(CLASSES):
+        folder = root / name
+        if (folder / "images").is_dir():
+            folder = folder / "images"
+        if not folder.is_dir():
+            raise FileNotFoundError(f"class folder {name!r} not found under {root}")
+        for path in sorted(folder.iterdir()):
+            if path.suffix.lower() in IMAGE_SUFFIXES:
+                samples.append(Sample(path, index, f"{name}/{path.stem}"))
+    lines = [f"{s.key(root)},{CLASSES[s.label]}" for s in samples]
+    return Dataset(root, samples, _hash_lines(lines), "kaggle")
+
+
+def discover(root: Path) -> Dataset:
+    """The dataset under ``root`` in either layout; raises FileNotFoundError when neither is there."""
+    root = Path(root)
+    if (root / "manifest.csv").is_file():
+        dataset = _from_manifest(root)
+    elif (root / KAGGLE_DIR).is_dir():
+        dataset = _from_class_folders(root / KAGGLE_DIR)
+    else:
+        dataset = _from_class_folders(root)
+    if not dataset.samples:
+        raise FileNotFoundError(f"no images of classes {CLASSES} under {root}")
+    logger.info("found %d images (%s layout) under %s", len(dataset.samples), dataset.layout, dataset.root)
+    return dataset
+
+
+def stratified_limit(samples: list[Sample], limit: int, seed: int) -> list[Sample]:
+    """About ``limit`` samples in the classes' proportions, whole groups only, at least 4 per class."""
+    if limit >= len(samples):
+        return samples
+    rng = random.Random(seed)
+    out: list[Sample] = []
+    for label in range(len(CLASSES)):
+        groups = _groups_of(samples, label)
+        keys = sorted(groups)
+        rng.shuffle(keys)
+        total = sum(len(v) for v in groups.values())
+        want = max(4, round(limit * total / len(samples)))
+        taken: list[Sample] = []
+        for key in keys:
+            if len(taken) >= want:
+                break
+            taken += groups[key]
+        out += taken
+    return out
+
+
+def _groups_of(samples: list[Sample], label: int) -> dict[str, list[Sample]]:
+    groups: dict[str, list[Sample]] = defaultdict(list)
+    for sample in samples:
+        if sample.label == label:
+            groups[sample.group].append(sample)
+    return groups
+
+
+def split_by_group(
+    samples: list[Sample], val_fraction: float, seed: int
+) -> tuple[list[Sample], list[Sample]]:
+    """Deterministic train/validation split, stratified by class; a group never spans both sides."""
+    rng = random.Random(seed)
+    train: list[Sample] = []
+    val: list[Sample] = []
+    for label in range(len(CLASSES)):
+        groups = _groups_of(samples, label)
+        keys = sorted(groups)
+        rng.shuffle(keys)
+        total = sum(len(v) for v in groups.values())
+        target = max(1, round(total * val_fraction))
+        taken = 0
+        for key in keys:
+            side = val if taken < target else train
+            side += groups[key]
+            if side is val:
+                taken += len(groups[key])
+    return train, val
+
+
+def write_split(path: Path, root: Path, train: list[Sample], val: list[Sample]) -> str:
+    """Write ``file,label,group,split`` for every sample; returns the file's sha256."""
+    rows = [(s.key(root), CLASSES[s.label], s.group, split) for split, part in (("train", train),
+                                                                              ("val", val)) for s in part]
+    with path.open("w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["file", "label", "group", "split"])
+        writer.writerows(rows)
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def read_split(path: Path, root: Path) -> tuple[list[Sample], list[Sample]]:
+    train: list[Sample] = []
+    val: list[Sample] = []
+    with path.open(newline="") as fh:
+        for row in csv.DictReader(fh):
+            sample = Sample(root / row["file"], CLASSES.index(row["label"]), row["group"])
+            (val if row["split"] == "val" else train).append(sample)
+    return train, val
+
+
+def decode_gray(path: Path) -> np.ndarray:
+    """An image file -> ``[H, W]`` float32 in [0, 1] (16-bit PNGs keep their depth)."""
+    with Image.open(path) as img:
+        if img.mode in ("I;16", "I;16B", "I"):
+            return np.asarray(img, dtype=np.float32) / 65535.0
+        return np.asarray(img.convert("L"), dtype=np.float32) / 255.0
+
+
+def _decode_cached(args: tuple[Path, PreprocessSpec]) -> np.ndarray:
+    torch.set_num_threads(1)
+    path, spec = args
+    image = torch.from_numpy(decode_gray(path))
+    return square_cache(image, spec).to(torch.float16).numpy()
+
+
+def decode_all(samples: list[Sample], spec: PreprocessSpec, workers: int) -> torch.Tensor:
+    """Decode and resize every image once: ``[N, 1, resize, resize]`` float16 in [0, 1]."""
+    jobs = [(s.path, spec) for s in samples]
+    if workers > 1 and len(jobs) > 64:
+        # spawn, not fork: a forked child of a process that has started OpenMP or CUDA can hang.
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+            arrays = list(pool.map(_decode_cached, jobs, chunksize=64))
+    else:
+        arrays = [_decode_cached(job) for job in jobs]
+    return torch.from_numpy(np.stack(arrays))
