@@ -1,0 +1,130 @@
+"""Configuration: every setting comes from an environment variable prefixed ``CXR_``.
+
+An invalid value fails at startup with :class:`SettingsError`, whose message names the variable.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+ENV_PREFIX = "CXR_"
+_SECRET_FIELDS = frozenset({"api_keys"})
+
+
+class SettingsError(ValueError):
+    """One or more ``CXR_*`` values are invalid; the message lists each with the reason."""
+
+
+def _split_list(value: Any) -> Any:
+    """Accept ``a,b,c`` or a JSON list; environment variables cannot hold Python lists."""
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("["):
+            return json.loads(text)
+        return [item.strip() for item in text.split(",") if item.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, extra="ignore", frozen=True, validate_default=True
+    )
+
+    host: str = Field(
+        "127.0.0.1", description="Interface `python -m service` binds when --host is not given."
+    )
+    port: int = Field(
+        8000, ge=1, le=65535, description="Port `python -m service` binds when --port is not given."
+    )
+    weights_path: Path = Field(
+        Path("weights/cxr-paper-cnn.safetensors"),
+        description="The safetensors weights file; a relative path is relative to the working directory.",
+    )
+    device: Literal["auto", "cpu", "cuda"] = Field(
+        "auto", description="`auto` uses CUDA when available; `cuda` without a GPU is a startup error."
+    )
+    torch_threads: int = Field(0, ge=0, description="torch intra-op threads; 0 keeps torch's default.")
+    max_batch_size: int = Field(8, ge=1, le=256, description="Most requests one forward pass serves.")
+    max_wait_ms: float = Field(
+        5.0, ge=0, le=10_000, description="How long the first request of a batch waits for others."
+    )
+    queue_size: int = Field(
+        64, ge=1, le=100_000, description="Requests waiting for the model; beyond it 503."
+    )
+    request_timeout_s: float = Field(
+        30.0,
+        gt=0,
+        le=3600,
+        description="Deadline from arrival to answer; past it 504 and the work is dropped.",
+    )
+    retry_after_s: int = Field(1, ge=1, le=3600, description="Retry-After sent with 503 responses.")
+    drain_timeout_s: float = Field(
+        30.0, ge=0, le=3600, description="On shutdown, how long queued work may take to finish."
+    )
+    max_body_bytes: int = Field(20 * 1024 * 1024, ge=1024, description="Largest request body; beyond it 413.")
+    max_pixels: int = Field(
+        40_000_000,
+        ge=1,
+        description="Largest decoded image (width x height); beyond it 413 (decompression bombs).",
+    )
+    min_side: int = Field(64, ge=1, description="Smallest accepted image side in pixels; below it 422.")
+    decode_concurrency: int = Field(
+        4, ge=1, le=256, description="Uploads decoded at once; bounds the memory full-size images take."
+    )
+    overlay_max_side: int = Field(
+        512, ge=16, le=8192, description="Longest side of the Grad-CAM overlay PNG."
+    )
+    api_keys: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated API keys; when set, all but /healthz and /readyz need one.",
+    )
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Comma-separated origins allowed by CORS; none by default."
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Root log level.")
+
+    @field_validator("api_keys", "cors_origins", mode="before")
+    @classmethod
+    def _parse_list(cls, value: Any) -> Any:
+        return _split_list(value)
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("api_keys")
+    @classmethod
+    def _no_blank_keys(cls, value: list[SecretStr]) -> list[SecretStr]:
+        if any(not key.get_secret_value().strip() for key in value):
+            raise ValueError("API keys must not be blank")
+        return value
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    """One line per invalid setting, naming the environment variable; secrets are never echoed."""
+    lines = []
+    for error in exc.errors():
+        field = str(error["loc"][0]) if error["loc"] else "?"
+        shown = "<hidden>" if field in _SECRET_FIELDS else repr(error.get("input"))
+        lines.append(f"  {ENV_PREFIX}{field.upper()}={shown}: {error['msg']}")
+    return "invalid configuration:\n" + "\n".join(lines)
+
+
+def load_settings(**overrides: Any) -> Settings:
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise SettingsError(describe_validation_error(exc)) from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process's settings, read once from the environment."""
+    return load_settings()
