@@ -1,0 +1,103 @@
+"""The Grad-CAM overlay: the map projected back onto the image as the client sent it.
+
+The model saw a centre crop of the image resized so its shorter side is ``spec.resize``. The map covers
+exactly that crop, so it is placed on :func:`ml.preprocessing.crop_box` (the crop in the original image's
+coordinates) and left out elsewhere: the strips the model never saw keep the plain image.
+Blocking CPU work: callers run it in a worker thread.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from ml.preprocessing import CropBox, PreprocessSpec, crop_box
+
+OVERLAY_ALPHA = 0.4
+
+
+@dataclass(frozen=True)
+class OverlayCanvas:
+    """The image to draw on, already at overlay size, and where the model's crop lies on it."""
+
+    base: np.ndarray
+    """``[height, width]`` float32 in [0, 1]."""
+    box: CropBox
+    """The model's crop in ``base``'s pixel coordinates."""
+
+
+@dataclass(frozen=True)
+class RenderedOverlay:
+    png_base64: str
+    width: int
+    height: int
+
+
+def overlay_size(height: int, width: int, max_side: int) -> tuple[int, int]:
+    """Aspect kept, longest side at most ``max_side``; smaller images are not enlarged."""
+    scale = min(1.0, max_side / max(height, width))
+    return max(1, round(height * scale)), max(1, round(width * scale))
+
+
+def make_canvas(pixels: np.ndarray, spec: PreprocessSpec, max_side: int) -> OverlayCanvas:
+    """Shrink the decoded image to overlay size now, so the full-size one can be freed before inference."""
+    height, width = pixels.shape
+    box = crop_box(height, width, spec)
+    out_h, out_w = overlay_size(height, width, max_side)
+    base = pixels
+    if (out_h, out_w) != (height, width):
+        resized = F.interpolate(
+            torch.from_numpy(np.ascontiguousarray(pixels, dtype=np.float32))[None, None],
+            size=(out_h, out_w),
+            mode="bilinear",
+            antialias=True,
+            align_corners=False,
+        )
+        base = resized[0, 0].clamp_(0, 1).numpy()
+    sy, sx = out_h / height, out_w / width
+    scaled = CropBox(top=box.top * sy, left=box.left * sx, height=box.height * sy, width=box.width * sx)
+    return OverlayCanvas(base=np.asarray(base, dtype=np.float32), box=scaled)
+
+
+def project_cam(cam: np.ndarray, box: CropBox, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """``cam`` ``[h, w]`` over ``box`` -> (heat ``[height, width]`` in [0, 1], mask of pixels inside ``box``).
+
+    Each output pixel centre is mapped into the crop's normalised coordinates and sampled bilinearly, the
+    map's cells spanning the crop edge to edge (``align_corners=False``), as the model's pooling does.
+    """
+    ys = (torch.arange(height, dtype=torch.float64) + 0.5 - box.top) / box.height * 2 - 1
+    xs = (torch.arange(width, dtype=torch.float64) + 0.5 - box.left) / box.width * 2 - 1
+    grid_y, grid_x = torch.meshgrid(ys, xs, indexing="ij")
+    grid = torch.stack([grid_x, grid_y], dim=-1).float()[None]
+    source = torch.from_numpy(np.ascontiguousarray(cam, dtype=np.float32))[None, None]
+    heat = F.grid_sample(source, grid, mode="bilinear", padding_mode="border", align_corners=False)[0, 0]
+    inside = (grid_x.abs() <= 1) & (grid_y.abs() <= 1)
+    return heat.clamp_(0, 1).numpy(), inside.numpy()
+
+
+def jet(values: np.ndarray) -> np.ndarray:
+    """The classic jet colormap: [0, 1] -> RGB in [0, 1], blue (cold) through green to red (hot)."""
+    v = values[..., None] * 4.0
+    centres = np.array([3.0, 2.0, 1.0])
+    rgb: np.ndarray = np.clip(1.5 - np.abs(v - centres), 0.0, 1.0)
+    return rgb
+
+
+def render_overlay(canvas: OverlayCanvas, cam: np.ndarray) -> RenderedOverlay:
+    height, width = canvas.base.shape
+    heat, inside = project_cam(cam, canvas.box, height, width)
+    alpha = (OVERLAY_ALPHA * inside)[..., None]
+    gray = canvas.base[..., None]
+    blended = (1.0 - alpha) * gray + alpha * jet(heat)
+    rgb = np.rint(np.clip(blended, 0.0, 1.0) * 255.0).astype(np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(rgb, mode="RGB").save(buffer, format="PNG", compress_level=3)
+    return RenderedOverlay(
+        png_base64=base64.b64encode(buffer.getvalue()).decode("ascii"), width=width, height=height
+    )
