@@ -1,0 +1,80 @@
+"""Prometheus metrics. Each app owns its registry, so tests and several apps in one process never collide."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    Info,
+    generate_latest,
+)
+
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+BATCH_BUCKETS = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 128, 256)
+
+
+class ServiceMetrics:
+    content_type = CONTENT_TYPE_LATEST
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.requests = Counter(
+            "cxr_http_requests",
+            "HTTP requests by route template and status.",
+            ["method", "route", "status"],
+            registry=r,
+        )
+        self.latency = Histogram(
+            "cxr_http_request_duration_seconds",
+            "Time from request to response.",
+            ["method", "route"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.queue_depth = Gauge("cxr_inference_queue_depth", "Requests waiting for the model.", registry=r)
+        self.batch_size = Histogram(
+            "cxr_inference_batch_size",
+            "Requests served by one forward pass.",
+            buckets=BATCH_BUCKETS,
+            registry=r,
+        )
+        self.inference_seconds = Histogram(
+            "cxr_inference_batch_duration_seconds",
+            "One batched forward pass and Grad-CAM.",
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.queue_wait_seconds = Histogram(
+            "cxr_inference_queue_wait_seconds",
+            "Time a request waited for its batch to start.",
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.dropped = Counter(
+            "cxr_inference_dropped",
+            "Queued requests dropped before inference, by reason.",
+            ["reason"],
+            registry=r,
+        )
+        self.rejected = Counter(
+            "cxr_inference_rejected",
+            "Requests refused a place in the queue, by reason.",
+            ["reason"],
+            registry=r,
+        )
+        self.ready = Gauge(
+            "cxr_ready", "1 when the model is loaded, warmed up and accepting work.", registry=r
+        )
+        self.model_info = Info("cxr_model", "The served model.", registry=r)
+
+    def track_queue_depth(self, depth: Callable[[], float]) -> None:
+        self.queue_depth.set_function(depth)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
