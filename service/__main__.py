@@ -1,0 +1,60 @@
+"""``python -m service [--host H] [--port P]``: serve the API with uvicorn, one process."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from types import FrameType
+
+import uvicorn
+
+from service.logging import configure_logging
+from service.main import begin_drain, create_app
+from service.settings import SettingsError, get_settings
+
+
+class DrainingServer(uvicorn.Server):
+    """Marks the app draining the moment a stop signal arrives, before uvicorn closes its sockets."""
+
+    def __init__(self, config: uvicorn.Config, on_exit: Callable[[], None]) -> None:
+        super().__init__(config)
+        self._on_exit = on_exit
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        self._on_exit()
+        super().handle_exit(sig, frame)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        settings = get_settings()
+    except SettingsError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    parser = argparse.ArgumentParser(
+        prog="python -m service", description="Serve the chest X-ray classifier."
+    )
+    parser.add_argument("--host", default=settings.host, help=f"interface to bind (default {settings.host})")
+    parser.add_argument(
+        "--port", type=int, default=settings.port, help=f"port to bind (default {settings.port})"
+    )
+    args = parser.parse_args(argv)
+
+    configure_logging(settings.log_level)
+    app = create_app(settings)
+    config = uvicorn.Config(
+        app,
+        host=args.host,
+        port=args.port,
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=max(1, round(settings.drain_timeout_s)),
+        lifespan="on",
+    )
+    DrainingServer(config, on_exit=lambda: begin_drain(app)).run()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,104 @@
+"""The application factory. Importing this module loads nothing; the lifespan builds the worker."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import anyio
+import anyio.to_thread
+import torch
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from ml.model import WeightsError
+from service.auth import ApiKeyVerifier
+from service.device import StartupError
+from service.dicom import configure_pydicom
+from service.errors import install_error_handlers
+from service.metrics import ServiceMetrics
+from service.middleware import RequestContextMiddleware
+from service.openapi import DocumentedFastAPI
+from service.routes import router
+from service.routes.web import mount_web
+from service.settings import Settings, get_settings
+from service.worker import InferenceWorker
+
+logger = logging.getLogger(__name__)
+
+DESCRIPTION = """\
+Classifies a chest X-ray (PNG, JPEG or DICOM) as COVID-19, normal or viral pneumonia and shows, with a
+Grad-CAM heatmap, which regions drove the answer. Research and teaching only: not a medical device.
+
+Errors are `application/problem+json` (RFC 9457) with a `request_id`. When API keys are configured, every
+endpoint except `/healthz` and `/readyz` needs `Authorization: Bearer <key>` or `X-API-Key: <key>`.
+"""
+
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version("cxr-service")
+    except importlib.metadata.PackageNotFoundError:
+        return "0+unknown"
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    settings: Settings = app.state.settings
+    if settings.torch_threads:
+        torch.set_num_threads(settings.torch_threads)
+    app.state.decode_limiter = anyio.CapacityLimiter(settings.decode_concurrency)
+    try:
+        worker = await anyio.to_thread.run_sync(InferenceWorker.load, settings, app.state.metrics)
+    except (WeightsError, StartupError) as exc:
+        logger.error("startup failed: %s", exc, extra={"error_type": type(exc).__name__})
+        raise
+    worker.start()
+    app.state.worker = worker
+    try:
+        yield
+    finally:
+        logger.info("draining the inference queue")
+        await anyio.to_thread.run_sync(worker.stop, settings.drain_timeout_s)
+
+
+def begin_drain(app: FastAPI) -> None:
+    """Called on SIGTERM/SIGINT before the server stops: /readyz turns 503 and new work is refused."""
+    worker: InferenceWorker | None = getattr(app.state, "worker", None)
+    if worker is not None:
+        worker.begin_drain()
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    configure_pydicom()
+    metrics = ServiceMetrics()
+    app = DocumentedFastAPI(
+        title="Chest X-ray classifier",
+        version=_version(),
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        openapi_tags=[
+            {"name": "inference", "description": "Classify an X-ray and explain the answer."},
+            {"name": "operations", "description": "Health, readiness, metrics and the model card."},
+        ],
+    )
+    app.state.settings = settings
+    app.state.metrics = metrics
+    app.state.api_keys = ApiKeyVerifier(settings.api_keys)
+    app.state.worker = None
+    install_error_handlers(app)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "X-API-Key", "Content-Type", "X-Request-ID"],
+            expose_headers=["X-Request-ID", "Retry-After"],
+        )
+    app.add_middleware(RequestContextMiddleware, metrics=metrics)
+    app.include_router(router)
+    mount_web(app)
+    return app

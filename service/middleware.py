@@ -1,0 +1,104 @@
+"""Per-request context: request id, access log line and HTTP metrics, as plain ASGI middleware.
+
+Plain ASGI (not ``BaseHTTPMiddleware``) so the request body and the client's disconnect notice reach the
+route untouched. Logs and metrics name the route template, never the raw path, which could carry anything.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+from typing import Any, Final
+
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from service.logging import request_id_var
+from service.metrics import ServiceMetrics
+
+logger = logging.getLogger("service.access")
+
+_REQUEST_ID: Final = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+_QUIET_ROUTES: Final = frozenset({"/healthz", "/readyz", "/metrics"})
+_STATE_FIELDS: Final = (
+    "problem",
+    "device",
+    "image_kind",
+    "image_width",
+    "image_height",
+    "batch_size",
+    "queue_ms",
+    "inference_ms",
+)
+
+
+def route_template(scope: Scope) -> str:
+    route = scope.get("route")
+    path = getattr(route, "path", None)
+    return path if isinstance(path, str) and path else "unmatched"
+
+
+class RequestContextMiddleware:
+    def __init__(self, app: ASGIApp, metrics: ServiceMetrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        incoming = Headers(scope=scope).get("x-request-id", "")
+        request_id = incoming if _REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex
+        state: dict[str, Any] = scope.setdefault("state", {})
+        state["request_id"] = request_id
+        token = request_id_var.set(request_id)
+        started = time.perf_counter()
+        sizes = {"request_bytes": 0, "response_bytes": 0}
+        status = 500
+
+        async def receive_counted() -> Message:
+            message = await receive()
+            if message["type"] == "http.request":
+                sizes["request_bytes"] += len(message.get("body", b""))
+            return message
+
+        async def send_tagged(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = MutableHeaders(scope=message)
+                if "x-request-id" not in headers:
+                    headers.append("X-Request-ID", request_id)
+            elif message["type"] == "http.response.body":
+                sizes["response_bytes"] += len(message.get("body", b""))
+            await send(message)
+
+        try:
+            await self.app(scope, receive_counted, send_tagged)
+        finally:
+            self._record(scope, state, status, time.perf_counter() - started, sizes)
+            request_id_var.reset(token)
+
+    def _record(
+        self, scope: Scope, state: dict[str, Any], status: int, elapsed: float, sizes: dict[str, int]
+    ) -> None:
+        method = scope.get("method", "")
+        route = route_template(scope)
+        self.metrics.requests.labels(method, route, str(status)).inc()
+        self.metrics.latency.labels(method, route).observe(elapsed)
+        fields: dict[str, Any] = {key: state[key] for key in _STATE_FIELDS if key in state}
+        level = logging.DEBUG if route in _QUIET_ROUTES and status < 400 else logging.INFO
+        logger.log(
+            level,
+            "request",
+            extra={
+                "method": method,
+                "route": route,
+                "status": status,
+                "latency_ms": round(elapsed * 1000, 2),
+                **sizes,
+                **fields,
+            },
+        )

@@ -1,0 +1,90 @@
+"""OpenAPI documentation that FastAPI cannot infer: problem responses and the hand-parsed request body."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+
+from service.errors import DOCUMENTED_ERRORS, PROBLEM_MEDIA_TYPE
+from service.schemas import Problem
+from service.upload import FILE_FIELD, RAW_IMAGE_TYPES
+
+_PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
+_REQUEST_ID_EXAMPLE = "5f0c8a4e2b9d4c1e8f7a6b5c4d3e2f10"
+
+_HEADERS: dict[int, dict[str, Any]] = {
+    401: {"WWW-Authenticate": {"description": "Always `Bearer`.", "schema": {"type": "string"}}},
+    503: {
+        "Retry-After": {"description": "Seconds to wait before retrying.", "schema": {"type": "integer"}},
+    },
+}
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` entries for these statuses, one example per problem type that uses each."""
+    responses: dict[int | str, dict[str, Any]] = {}
+    for status in statuses:
+        errors = [error for error in DOCUMENTED_ERRORS if error.status == status]
+        if not errors:
+            raise ValueError(f"no documented problem has status {status}")
+        examples = {
+            error.kind: {
+                "summary": error.title,
+                "value": {
+                    "type": error.type_uri(),
+                    "title": error.title,
+                    "status": status,
+                    "detail": error.example,
+                    "request_id": _REQUEST_ID_EXAMPLE,
+                },
+            }
+            for error in errors
+        }
+        entry: dict[str, Any] = {
+            "description": "; ".join(error.title for error in errors),
+            "content": {PROBLEM_MEDIA_TYPE: {"schema": _PROBLEM_REF, "examples": examples}},
+        }
+        if status in _HEADERS:
+            entry["headers"] = _HEADERS[status]
+        responses[status] = entry
+    return responses
+
+
+_BINARY = {"type": "string", "format": "binary"}
+
+PREDICT_OPENAPI_EXTRA: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "description": (
+            f"The X-ray as a multipart form field `{FILE_FIELD}`, or the same bytes as the raw body with "
+            "Content-Type image/png, image/jpeg or application/dicom. The format is recognised from the "
+            "content itself; file names and declared types are ignored."
+        ),
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": [FILE_FIELD],
+                    "properties": {
+                        FILE_FIELD: {**_BINARY, "description": "A PNG, JPEG or DICOM (Part 10) image."}
+                    },
+                },
+                "encoding": {FILE_FIELD: {"contentType": ", ".join(RAW_IMAGE_TYPES)}},
+            },
+            **{media_type: {"schema": _BINARY} for media_type in RAW_IMAGE_TYPES},
+        },
+    }
+}
+
+
+class DocumentedFastAPI(FastAPI):
+    """Adds the Problem schema, which routes reference by ``$ref`` for ``application/problem+json``."""
+
+    def openapi(self) -> dict[str, Any]:
+        if self.openapi_schema is None:
+            schema = super().openapi()
+            components = schema.setdefault("components", {}).setdefault("schemas", {})
+            components["Problem"] = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
+        assert self.openapi_schema is not None
+        return self.openapi_schema

@@ -1,0 +1,98 @@
+"""Operations endpoints: liveness, readiness, Prometheus metrics and the model card."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Response
+
+from service.auth import require_api_key
+from service.deps import MetricsDep, SettingsDep, WorkerDep
+from service.errors import DrainingError
+from service.openapi import problem_responses
+from service.schemas import Health, InputSpec, ModelInfo, Readiness
+
+INTENDED_USE = (
+    "Research and teaching only; not a medical device and not for diagnosis. Classifies a frontal chest "
+    "X-ray as COVID-19, normal or viral pneumonia, reproducing Lim & Lim's CNN trained on the COVID-19 "
+    "Radiography Database. Expect errors on images unlike that data (lateral views, children, other "
+    "diseases, other hospitals' equipment); the Grad-CAM overlay shows where the model looked, not why."
+)
+
+_METRICS_EXAMPLE = (
+    "# HELP cxr_inference_batch_size Requests served by one forward pass.\n"
+    "# TYPE cxr_inference_batch_size histogram\n"
+    'cxr_inference_batch_size_bucket{le="1.0"} 12.0\n'
+)
+
+public = APIRouter(tags=["operations"])
+protected = APIRouter(tags=["operations"], dependencies=[Depends(require_api_key)])
+
+
+@public.get(
+    "/healthz",
+    response_model=Health,
+    summary="Liveness: the process answers",
+    responses=problem_responses(500),
+)
+async def healthz() -> Health:
+    return Health()
+
+
+@public.get(
+    "/readyz",
+    response_model=Readiness,
+    summary="Readiness: weights loaded, warm-up done, not draining",
+    responses=problem_responses(503, 500),
+)
+async def readyz(worker: WorkerDep, settings: SettingsDep) -> Readiness:
+    if not worker.ready:
+        raise DrainingError(
+            "This instance is shutting down; send new work elsewhere.", retry_after_s=settings.retry_after_s
+        )
+    return Readiness(queue_depth=worker.queue_depth)
+
+
+@protected.get(
+    "/metrics",
+    summary="Prometheus metrics",
+    response_class=Response,
+    responses={
+        200: {
+            "description": "Prometheus text format.",
+            "content": {"text/plain": {"example": _METRICS_EXAMPLE}},
+        },
+        **problem_responses(401, 500),
+    },
+)
+def metrics(metrics: MetricsDep) -> Response:
+    # A plain `def`: FastAPI runs it in a thread, so rendering the registry never blocks the event loop.
+    return Response(content=metrics.render(), media_type=metrics.content_type)
+
+
+@protected.get(
+    "/model",
+    response_model=ModelInfo,
+    summary="The served model: classes, input, version, metrics, calibration, intended use",
+    responses=problem_responses(401, 500, 503),
+)
+async def model(worker: WorkerDep) -> ModelInfo:
+    meta = worker.metadata
+    spec = meta.preprocessing
+    return ModelInfo(
+        name=meta.name,
+        version=meta.version,
+        sha256=worker.sha256,
+        architecture=meta.architecture,
+        classes=list(meta.classes),
+        input=InputSpec(
+            resize=spec.resize,
+            crop=spec.crop,
+            mean=spec.mean,
+            std=spec.std,
+            channels=spec.channels,
+            interpolation=spec.interpolation,
+        ),
+        temperature=meta.temperature,
+        metrics=meta.metrics,
+        device=worker.device.type,
+        intended_use=INTENDED_USE,
+    )
