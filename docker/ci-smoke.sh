@@ -48,6 +48,7 @@ cleanup() {
   if [ ${#COMPOSE_PROJECT[@]} -gt 0 ]; then "${COMPOSE_PROJECT[@]}" down --timeout 5 >/dev/null 2>&1 || true; fi
   docker rm -f "$NAME" >/dev/null 2>&1 || true
   if [ "$STARTED_ENGINE" = 1 ]; then bash "$TOOLS/stop-engine.sh" "$WORKDIR" >&2 || true; fi
+  rm -rf "${weights_dir:-}" "${override:-}"
 }
 trap cleanup EXIT
 
