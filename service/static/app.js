@@ -21,6 +21,7 @@
     error: $("error"),
     errorTitle: $("error-title"),
     errorDetail: $("error-detail"),
+    errorRef: $("error-ref"),
     resultSection: $("result-section"),
     resultEmpty: $("result-empty"),
     resultBody: $("result-body"),
@@ -35,6 +36,8 @@
     overlayCaption: $("overlay-caption"),
     opacity: $("opacity"),
     opacityValue: $("opacity-value"),
+    opacityHelp: $("opacity-help"),
+    legend: $("legend"),
     download: $("download-button"),
     modelInfo: $("model-info"),
     intendedUse: $("intended-use"),
@@ -84,11 +87,15 @@
     el.error.hidden = true;
     el.errorTitle.textContent = "";
     el.errorDetail.textContent = "";
+    el.errorRef.textContent = "";
+    el.errorRef.hidden = true;
   }
 
-  function showError(title, detail) {
+  function showError(title, detail, requestId) {
     el.errorTitle.textContent = title;
     el.errorDetail.textContent = detail || "";
+    el.errorRef.textContent = requestId ? "Reference for support: " + requestId : "";
+    el.errorRef.hidden = !requestId;
     el.error.hidden = false;
   }
 
@@ -107,12 +114,16 @@
       if (!detail && problem.detail !== undefined) {
         detail = JSON.stringify(problem.detail);
       }
-      const requestId = problem.request_id ? " (request id " + problem.request_id + ")" : "";
-      return { title: title + " — HTTP " + status + requestId, detail: detail };
+      return {
+        title: title + " (HTTP " + status + ")",
+        detail: detail,
+        requestId: typeof problem.request_id === "string" ? problem.request_id : "",
+      };
     }
     return {
-      title: "Error — HTTP " + status + (statusText ? " " + statusText : ""),
+      title: "Error (HTTP " + status + (statusText ? " " + statusText : "") + ")",
       detail: "The server did not give a reason.",
+      requestId: "",
     };
   }
 
@@ -201,6 +212,7 @@
   function resetResult() {
     el.resultBody.hidden = true;
     el.resultEmpty.hidden = false;
+    el.resultEmpty.textContent = "The prediction will appear here.";
     el.probabilities.textContent = "";
     el.predicted.textContent = "";
     el.modelLine.textContent = "";
@@ -215,6 +227,8 @@
     el.overlayPlaceholder.textContent = "The Grad-CAM overlay will appear here.";
     el.overlayCaption.textContent = "Grad-CAM overlay";
     el.opacity.disabled = true;
+    el.opacityHelp.textContent = "Fades the heat map in and out over the original image.";
+    el.legend.hidden = true;
     el.download.disabled = true;
   }
 
@@ -270,6 +284,7 @@
     resetResult();
     el.analyse.disabled = true;
     el.resultSection.setAttribute("aria-busy", "true");
+    el.resultEmpty.textContent = "Waiting for the server's answer…";
     setStatus("Uploading " + state.file.name + "…", 0);
 
     const form = new FormData();
@@ -316,7 +331,8 @@
       }
       const p = problemFrom(xhr.status, xhr.statusText, xhr.responseText);
       setStatus("Analysis failed.");
-      showError(p.title, p.detail);
+      el.resultEmpty.textContent = "No result: see the error message.";
+      showError(p.title, p.detail, p.requestId);
       if (xhr.status === 401) {
         showKeyField(true);
       }
@@ -396,17 +412,24 @@
     }
     el.overlay.src = state.overlayUrl;
     el.overlay.hidden = false;
-    // Under the overlay: the original, so that the opacity control fades between the two.
+    // Under the overlay: the original, so that the opacity control fades between the two. Without a
+    // browser-viewable original (DICOM) there is nothing to fade to, so the control stays off.
     if (state.previewUrl) {
       el.overlayBase.src = state.previewUrl;
       el.overlayBase.hidden = false;
+      el.opacity.disabled = false;
+    } else {
+      el.opacity.value = "100";
+      el.opacity.disabled = true;
+      el.opacityHelp.textContent =
+        "Opacity is available for PNG and JPEG uploads; the browser cannot show this file's original.";
     }
     el.overlayPlaceholder.hidden = true;
+    el.legend.hidden = false;
     el.overlayCaption.textContent = gradcam.target
       ? "Grad-CAM overlay for the class " + gradcam.target
       : "Grad-CAM overlay";
     el.overlay.alt = "Grad-CAM heat map for the class " + (gradcam.target || "predicted") + " over the image";
-    el.opacity.disabled = false;
     applyOpacity();
     el.download.disabled = false;
   }
@@ -451,7 +474,14 @@
     }
   });
 
-  // Keyboard: the drop zone is also a button that opens the file picker.
+  // Keyboard: Space opens the picker natively; Enter does too, as on the page's other buttons.
+  el.fileInput.addEventListener("keydown", (event) => {
+    if (event.key === "Enter") {
+      event.preventDefault();
+      el.fileInput.click();
+    }
+  });
+  // A click anywhere on the drop zone's free area opens the file picker as well.
   el.dropZone.addEventListener("click", (event) => {
     if (event.target === el.dropZone) {
       el.fileInput.click();

@@ -1,0 +1,112 @@
+"""Fixtures for the browser tests: the real service with random weights, and a fresh Chromium per test.
+
+The service runs in-process (uvicorn in a background thread) with a random-weights file written to a
+temporary directory. Chromium is Debian's, driven by Playwright for Python; the tests skip, saying why,
+when either is missing (see ``test_web_page.py``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+from ml.classes import CLASSES
+from ml.model import WeightsMetadata, build_model, save_weights
+
+from .harness import API_KEY, CHROMIUM, CHROMIUM_ARGS, SCREENSHOT_DIR, BrowserSession, ServiceThread
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Page, Playwright, Route
+
+
+@pytest.fixture(scope="session")
+def weights_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("weights") / "random.safetensors"
+    save_weights(
+        path, build_model("paper_cnn"), WeightsMetadata(architecture="paper_cnn", classes=list(CLASSES))
+    )
+    return path
+
+
+def _serve(weights: Path, api_keys: list[str], max_wait_ms: float = 0.0) -> Iterator[str]:
+    service = ServiceThread(weights, api_keys, max_wait_ms)
+    service.start()
+    try:
+        yield service.url
+    finally:
+        service.stop()
+
+
+@pytest.fixture(scope="session")
+def service_url(weights_file: Path) -> Iterator[str]:
+    """The service without API keys."""
+    yield from _serve(weights_file, [])
+
+
+@pytest.fixture(scope="session")
+def keyed_service_url(weights_file: Path) -> Iterator[str]:
+    """The service with one API key, ``harness.API_KEY``."""
+    yield from _serve(weights_file, [API_KEY])
+
+
+@pytest.fixture(scope="session")
+def slow_service_url(weights_file: Path) -> Iterator[str]:
+    """The service holding each request about 2.5 s (its batching wait), to see the page while it waits."""
+    yield from _serve(weights_file, [], max_wait_ms=2500.0)
+
+
+@pytest.fixture(scope="session")
+def playwright_instance() -> Iterator[Playwright]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        yield pw
+
+
+@pytest.fixture
+def browser(playwright_instance: Playwright, tmp_path: Path) -> Iterator[BrowserSession]:
+    """Debian's Chromium with a fresh profile; a request to anywhere but 127.0.0.1 is aborted and recorded."""
+    context = playwright_instance.chromium.launch_persistent_context(
+        str(tmp_path / "chromium-profile"),
+        executable_path=str(CHROMIUM),
+        headless=True,
+        args=CHROMIUM_ARGS,
+        accept_downloads=True,
+        viewport={"width": 1280, "height": 900},
+        locale="en-GB",
+    )
+    page = context.pages[0] if context.pages else context.new_page()
+    session = BrowserSession(context=context, page=page)
+
+    def guard(route: Route) -> None:
+        url = route.request.url
+        session.requests.append(url)
+        if url.startswith(("http://127.0.0.1:", "blob:", "data:")):
+            route.continue_()
+        else:
+            session.blocked.append(url)
+            route.abort()
+
+    context.route("**/*", guard)
+    page.on("pageerror", lambda exc: session.page_errors.append(str(exc)))
+    try:
+        yield session
+    finally:
+        context.close()
+    assert not session.page_errors, f"uncaught errors in the page: {session.page_errors}"
+
+
+@pytest.fixture
+def screenshot() -> Callable[[Page, str], Path]:
+    """Save a full-page screenshot as ``artifacts/screenshots/<name>.png`` (gitignored); return its path."""
+
+    def take(page: Page, name: str) -> Path:
+        SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)
+        path = SCREENSHOT_DIR / f"{name}.png"
+        page.screenshot(path=str(path), full_page=True)
+        return path
+
+    return take
