@@ -5,13 +5,14 @@ for MONOCHROME1. Without a VOI LUT or window, the rescaled values are stretched 
 maximum, so a 12-bit image in a 16-bit container is scaled by its real range, not by 65535.
 
 Patient and study elements are never read: pydicom parses values lazily, so untouched elements stay raw
-bytes, and its validation warnings (which quote values) are switched off.
+bytes, and its validation warnings and log messages (which can quote values) are switched off.
 """
 
 from __future__ import annotations
 
 import io
 import logging
+import warnings
 from typing import Any, Final
 
 import numpy as np
@@ -39,6 +40,7 @@ _LUMA: Final = np.array([0.299, 0.587, 0.114])
 def configure_pydicom() -> None:
     """Process-wide pydicom settings the service relies on; idempotent."""
     pydicom_config.settings.reading_validation_mode = pydicom_config.IGNORE
+    warnings.filterwarnings("ignore", module=r"pydicom(\.|$)")
     pydicom_logger = logging.getLogger("pydicom")
     pydicom_logger.handlers.clear()
     pydicom_logger.addHandler(logging.NullHandler())

@@ -36,49 +36,54 @@ class Settings(BaseSettings):
         env_prefix=ENV_PREFIX, extra="ignore", frozen=True, validate_default=True
     )
 
-    host: str = Field(
-        "127.0.0.1", description="Interface `python -m service` binds when --host is not given."
-    )
+    host: str = Field(default="127.0.0.1", description="Interface `python -m service` binds without --host.")
     port: int = Field(
-        8000, ge=1, le=65535, description="Port `python -m service` binds when --port is not given."
+        default=8000, ge=1, le=65535, description="Port `python -m service` binds without --port."
     )
     weights_path: Path = Field(
-        Path("weights/cxr-paper-cnn.safetensors"),
+        default=Path("weights/cxr-paper-cnn.safetensors"),
         description="The safetensors weights file; a relative path is relative to the working directory.",
     )
     device: Literal["auto", "cpu", "cuda"] = Field(
-        "auto", description="`auto` uses CUDA when available; `cuda` without a GPU is a startup error."
+        default="auto",
+        description="`auto` uses CUDA when available; `cuda` without a GPU is a startup error.",
     )
-    torch_threads: int = Field(0, ge=0, description="torch intra-op threads; 0 keeps torch's default.")
-    max_batch_size: int = Field(8, ge=1, le=256, description="Most requests one forward pass serves.")
+    torch_threads: int = Field(
+        default=0, ge=0, description="torch intra-op threads; 0 keeps torch's default."
+    )
+    max_batch_size: int = Field(default=8, ge=1, le=256, description="Most requests one forward pass serves.")
     max_wait_ms: float = Field(
-        5.0, ge=0, le=10_000, description="How long the first request of a batch waits for others."
+        default=5.0, ge=0, le=10_000, description="How long the first request of a batch waits for others."
     )
     queue_size: int = Field(
-        64, ge=1, le=100_000, description="Requests waiting for the model; beyond it 503."
+        default=64, ge=1, le=100_000, description="Requests waiting for the model; beyond it 503."
     )
     request_timeout_s: float = Field(
-        30.0,
-        gt=0,
-        le=3600,
-        description="Deadline from arrival to answer; past it 504 and the work is dropped.",
+        default=30.0, gt=0, le=3600, description="Deadline from arrival; past it 504 and the work is dropped."
     )
-    retry_after_s: int = Field(1, ge=1, le=3600, description="Retry-After sent with 503 responses.")
+    retry_after_s: int = Field(default=1, ge=1, le=3600, description="Retry-After sent with 503 responses.")
     drain_timeout_s: float = Field(
-        30.0, ge=0, le=3600, description="On shutdown, how long queued work may take to finish."
+        default=30.0, ge=0, le=3600, description="On shutdown, how long in-flight and queued work may take."
     )
-    max_body_bytes: int = Field(20 * 1024 * 1024, ge=1024, description="Largest request body; beyond it 413.")
+    max_body_bytes: int = Field(
+        default=20 * 1024 * 1024, ge=1024, description="Largest request body; beyond it 413."
+    )
     max_pixels: int = Field(
-        40_000_000,
+        default=40_000_000,
         ge=1,
-        description="Largest decoded image (width x height); beyond it 413 (decompression bombs).",
+        description="Largest image (width x height); beyond it 413 (decompression bombs).",
     )
-    min_side: int = Field(64, ge=1, description="Smallest accepted image side in pixels; below it 422.")
+    min_side: int = Field(
+        default=64, ge=1, description="Smallest accepted image side in pixels; below it 422."
+    )
     decode_concurrency: int = Field(
-        4, ge=1, le=256, description="Uploads decoded at once; bounds the memory full-size images take."
+        default=4,
+        ge=1,
+        le=256,
+        description="Uploads decoded at once; bounds the memory full-size images take.",
     )
     overlay_max_side: int = Field(
-        512, ge=16, le=8192, description="Longest side of the Grad-CAM overlay PNG."
+        default=512, ge=16, le=8192, description="Longest side of the Grad-CAM overlay PNG."
     )
     api_keys: Annotated[list[SecretStr], NoDecode] = Field(
         default_factory=list,
@@ -87,7 +92,9 @@ class Settings(BaseSettings):
     cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="Comma-separated origins allowed by CORS; none by default."
     )
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Root log level.")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        default="INFO", description="Root log level."
+    )
 
     @field_validator("api_keys", "cors_origins", mode="before")
     @classmethod

@@ -99,8 +99,10 @@ class InferenceWorker:
         return worker
 
     def warm_up(self) -> None:
+        """One inference proves the model runs; on CUDA a full batch also sizes the allocator's pools."""
         spec = self.metadata.preprocessing
-        for size in sorted({1, self._max_batch}):
+        sizes = {1, self._max_batch} if self.device.type == "cuda" else {1}
+        for size in sorted(sizes):
             inputs = torch.zeros(size, spec.channels, spec.crop, spec.crop, device=self.device)
             predict_with_cam(self.model, inputs)
 
