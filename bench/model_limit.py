@@ -17,7 +17,9 @@ from ml.gradcam import predict_with_cam
 from ml.model import PaperCNN, build_model, load_weights
 
 
-def measure(model: PaperCNN, device: torch.device, batch: int, with_cam: bool, seconds: float) -> dict[str, Any]:
+def measure(
+    model: PaperCNN, device: torch.device, batch: int, with_cam: bool, seconds: float
+) -> dict[str, Any]:
     x = torch.randn(batch, 3, 224, 224, device=device)
     if device.type == "cuda":
         x = x.contiguous(memory_format=torch.channels_last)
@@ -29,7 +31,7 @@ def measure(model: PaperCNN, device: torch.device, batch: int, with_cam: bool, s
         step()
     if device.type == "cuda":
         torch.cuda.synchronize()
-    latencies = []
+    latencies: list[float] = []
     start = time.perf_counter()
     while time.perf_counter() - start < seconds or len(latencies) < 5:
         t0 = time.perf_counter()
@@ -49,7 +51,9 @@ def measure(model: PaperCNN, device: torch.device, batch: int, with_cam: bool, s
 
 
 def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
     parser.add_argument("--weights", type=Path, help="weights file (default: random paper_cnn weights)")
     parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 32])
@@ -68,7 +72,8 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     print(f"model limit on {name}, torch {torch.__version__}")
     print(f"{'batch':>5} {'gradcam':>7} {'images/s':>10} {'p50 ms/batch':>13}")
     for r in rows:
-        print(f"{r['batch']:>5} {r['gradcam']!s:>7} {r['images_per_s']:>10.1f} {r['batch_latency_ms_p50']:>13.2f}")
+        ips, p50 = r["images_per_s"], r["batch_latency_ms_p50"]
+        print(f"{r['batch']:>5} {r['gradcam']!s:>7} {ips:>10.1f} {p50:>13.2f}")
     if args.json:
         args.json.write_text(json.dumps({"device": name, "rows": rows}, indent=2) + "\n")
     return rows

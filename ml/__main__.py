@@ -18,24 +18,39 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m ml", description=__doc__, formatter_class=fmt)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    train = sub.add_parser("train", help="train a model and write weights, metrics and plots", formatter_class=fmt)
-    train.add_argument("--data", type=Path, required=True, help="dataset folder (shared copy or Kaggle download)")
+    train = sub.add_parser(
+        "train", help="train a model and write weights, metrics and plots", formatter_class=fmt
+    )
+    train.add_argument(
+        "--data", type=Path, required=True, help="dataset folder (shared copy or Kaggle download)"
+    )
     train.add_argument("--out", type=Path, required=True, help="output folder")
     train.add_argument("--config", choices=sorted(PRESETS), default="paper", help="recipe preset")
     train.add_argument("--epochs", type=int, help="epochs (default: the preset's; paper: 100)")
     train.add_argument("--batch-size", type=int, help="batch size per process (paper: 32)")
     train.add_argument("--lr", type=float, help="peak learning rate (paper: 0.01)")
-    train.add_argument("--limit", type=int, help="stratified subset of about N images, for smoke runs (0: all)")
+    train.add_argument(
+        "--limit", type=int, help="stratified subset of about N images, for smoke runs (0: all)"
+    )
     train.add_argument("--seed", type=int, help="seed for the split, sampling and initialisation (0)")
     train.add_argument("--device", choices=DEVICES, default="auto", help="where to train")
     train.add_argument("--resume", type=Path, help="a checkpoint.ckpt.safetensors to continue from")
-    train.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                       help="override any TrainConfig field, e.g. --set label_smoothing=0.1")
+    train.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override any TrainConfig field, e.g. --set label_smoothing=0.1",
+    )
 
     ev = sub.add_parser("evaluate", help="evaluate a weights file on a dataset", formatter_class=fmt)
     ev.add_argument("--weights", type=Path, required=True, help="a .safetensors weights file")
-    ev.add_argument("--data", type=Path, required=True, help="dataset folder (shared copy or Kaggle download)")
-    ev.add_argument("--out", type=Path, required=True, help="output folder for metrics.json, plots, report.md")
+    ev.add_argument(
+        "--data", type=Path, required=True, help="dataset folder (shared copy or Kaggle download)"
+    )
+    ev.add_argument(
+        "--out", type=Path, required=True, help="output folder for metrics.json, plots, report.md"
+    )
     ev.add_argument("--limit", type=int, default=0, help="stratified subset of about N images (0: all)")
     ev.add_argument("--split", type=Path, help="a run's split.csv: evaluate only one side of it")
     ev.add_argument("--subset", choices=("val", "train"), default="val", help="side of --split to evaluate")
@@ -53,14 +68,22 @@ def _parser() -> argparse.ArgumentParser:
 def run(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     rank = os.environ.get("RANK", "0")
-    logging.basicConfig(level=logging.INFO if rank == "0" else logging.WARNING,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    logging.basicConfig(
+        level=logging.INFO if rank == "0" else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
     if args.command == "train":
         from ml import train
 
         cfg = PRESETS[args.config].with_overrides(args.set)
-        given = {"epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr, "limit": args.limit,
-                 "seed": args.seed}
+        given = {
+            "epochs": args.epochs,
+            "batch_size": args.batch_size,
+            "lr": args.lr,
+            "limit": args.limit,
+            "seed": args.seed,
+        }
         cfg = cfg.replace(**{k: v for k, v in given.items() if v is not None})
         train.main(cfg, args.data, args.out, args.device, args.resume)
     elif args.command == "evaluate":

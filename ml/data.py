@@ -154,8 +154,11 @@ def split_by_group(
 
 def write_split(path: Path, root: Path, train: list[Sample], val: list[Sample]) -> str:
     """Write ``file,label,group,split`` for every sample; returns the file's sha256."""
-    rows = [(s.key(root), CLASSES[s.label], s.group, split) for split, part in (("train", train),
-                                                                              ("val", val)) for s in part]
+    rows = [
+        (s.key(root), CLASSES[s.label], s.group, split)
+        for split, part in (("train", train), ("val", val))
+        for s in part
+    ]
     with path.open("w", newline="") as fh:
         writer = csv.writer(fh)
         writer.writerow(["file", "label", "group", "split"])

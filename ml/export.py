@@ -27,9 +27,13 @@ def _from_checkpoint(path: Path, temperature: float) -> tuple[nn.Module, Weights
     config = json.loads(header["config"])
     model = build_model(config["architecture"], len(CLASSES))
     load_checkpoint(path, model, None, None)
-    meta = WeightsMetadata(architecture=config["architecture"], classes=list(CLASSES),
-                           preprocessing=PreprocessSpec(), temperature=temperature,
-                           training={"config": config})
+    meta = WeightsMetadata(
+        architecture=config["architecture"],
+        classes=list(CLASSES),
+        preprocessing=PreprocessSpec(),
+        temperature=temperature,
+        training={"config": config},
+    )
     return model, meta
 
 

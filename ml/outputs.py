@@ -31,8 +31,10 @@ def summarize(report: dict[str, Any]) -> dict[str, Any]:
         "accuracy": report["accuracy"],
         "macro_f1": report["macro_f1"],
         "ece": report["ece"],
-        "per_class": {k: {m: v[m] for m in ("precision", "recall", "f1", "roc_auc")}
-                      for k, v in report["per_class"].items()},
+        "per_class": {
+            k: {m: v[m] for m in ("precision", "recall", "f1", "roc_auc")}
+            for k, v in report["per_class"].items()
+        },
     }
 
 
@@ -79,8 +81,10 @@ def finalize_run(
         version=__version__,
         name=f"cxr-{cfg.architecture.replace('_', '-')}",
         training={"config": cfg.to_dict(), "best_epoch": best_epoch, "split_sha256": split_sha256},
-        metrics={"validation": summarize(metrics),
-                 "validation_uncalibrated_ece": metrics["uncalibrated"]["ece"]},
+        metrics={
+            "validation": summarize(metrics),
+            "validation_uncalibrated_ece": metrics["uncalibrated"]["ece"],
+        },
         data_manifest_sha256=manifest_sha256,
     )
     path = out / WEIGHTS_NAME

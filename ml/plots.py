@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
 from pathlib import Path
 
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.figure import Figure
 
-from ml.metrics import roc_auc, roc_curve, softmax  # noqa: E402
+from ml.metrics import roc_auc, roc_curve, softmax
 
 
-def _save(fig: plt.Figure, path: Path) -> None:
+def _save(fig: Figure, path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
@@ -45,8 +47,14 @@ def plot_confusion(path: Path, matrix: np.ndarray, classes: list[str]) -> None:
     threshold = matrix.max() / 2 if matrix.size else 0
     for i in range(matrix.shape[0]):
         for j in range(matrix.shape[1]):
-            ax.text(j, i, str(matrix[i, j]), ha="center", va="center",
-                    color="white" if matrix[i, j] > threshold else "black")
+            ax.text(
+                j,
+                i,
+                str(matrix[i, j]),
+                ha="center",
+                va="center",
+                color="white" if matrix[i, j] > threshold else "black",
+            )
     _save(fig, path)
 
 
@@ -66,7 +74,9 @@ def plot_roc(path: Path, logits: np.ndarray, labels: np.ndarray, classes: list[s
     _save(fig, path)
 
 
-def plot_reliability(path: Path, logits: np.ndarray, labels: np.ndarray, temperature: float, bins: int = 15) -> None:
+def plot_reliability(
+    path: Path, logits: np.ndarray, labels: np.ndarray, temperature: float, bins: int = 15
+) -> None:
     fig, ax = plt.subplots(figsize=(5, 4.5))
     edges = np.linspace(0, 1, bins + 1)
     for t, name in ((1.0, "uncalibrated"), (temperature, f"T = {temperature:.2f}")):
@@ -74,7 +84,7 @@ def plot_reliability(path: Path, logits: np.ndarray, labels: np.ndarray, tempera
         conf = probs.max(1)
         correct = probs.argmax(1) == labels
         xs, ys = [], []
-        for lo, hi in zip(edges[:-1], edges[1:], strict=True):
+        for lo, hi in pairwise(edges):
             mask = (conf > lo) & (conf <= hi)
             if mask.any():
                 xs.append(conf[mask].mean())

@@ -36,10 +36,17 @@ def render_report(metrics: dict[str, Any], title: str) -> str:
     ]
     for name in CLASSES:
         c = metrics["per_class"][name]
-        lines.append(f"| {name} | {_fmt(c['precision'])} | {_fmt(c['recall'])} | {_fmt(c['f1'])} | "
-                     f"{_fmt(c['roc_auc'])} | {c['support']} |")
-    lines += ["", "## Confusion matrix (rows: true, columns: predicted)", "",
-              "| | " + " | ".join(CLASSES) + " |", "| --- " * (len(CLASSES) + 1) + "|"]
+        lines.append(
+            f"| {name} | {_fmt(c['precision'])} | {_fmt(c['recall'])} | {_fmt(c['f1'])} | "
+            f"{_fmt(c['roc_auc'])} | {c['support']} |"
+        )
+    lines += [
+        "",
+        "## Confusion matrix (rows: true, columns: predicted)",
+        "",
+        "| | " + " | ".join(CLASSES) + " |",
+        "| --- " * (len(CLASSES) + 1) + "|",
+    ]
     for name, row in zip(CLASSES, metrics["confusion_matrix"], strict=True):
         lines.append(f"| {name} | " + " | ".join(str(v) for v in row) + " |")
     uncal = metrics.get("uncalibrated", {})

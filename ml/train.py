@@ -14,7 +14,7 @@ import os
 import random
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -26,8 +26,8 @@ from torch import nn
 from ml.checkpoint import TrainState, load_checkpoint, save_checkpoint
 from ml.classes import CLASSES
 from ml.config import TrainConfig
-from ml.evaluate import evaluate
 from ml.data import decode_all, discover, split_by_group, stratified_limit, write_split
+from ml.evaluate import evaluate
 from ml.model import PaperCNN, build_model
 from ml.outputs import finalize_run
 from ml.preprocessing import PreprocessSpec, train_augment
@@ -49,7 +49,7 @@ class TrainData:
 class Dist:
     rank: int = 0
     world: int = 1
-    device: torch.device = torch.device("cpu")
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
 
     @property
     def main(self) -> bool:
@@ -92,9 +92,12 @@ def load_data(cfg: TrainConfig, data_dir: Path, out: Path, spec: PreprocessSpec,
     start = time.perf_counter()
     train_x = decode_all(train, spec, workers).to(env.device)
     val_x = decode_all(val, spec, workers).to(env.device)
-    logger.info("decoded %d train + %d val images in %.1f s", len(train), len(val), time.perf_counter() - start)
-    to_labels = lambda part: torch.tensor([s.label for s in part], device=env.device)  # noqa: E731
-    return TrainData(train_x, to_labels(train), val_x, to_labels(val), dataset.manifest_sha256, split_sha)
+    logger.info(
+        "decoded %d train + %d val images in %.1f s", len(train), len(val), time.perf_counter() - start
+    )
+    train_y = torch.tensor([s.label for s in train], device=env.device)
+    val_y = torch.tensor([s.label for s in val], device=env.device)
+    return TrainData(train_x, train_y, val_x, val_y, dataset.manifest_sha256, split_sha)
 
 
 def _epoch_order(cfg: TrainConfig, labels: torch.Tensor, epoch: int, env: Dist) -> torch.Tensor:
@@ -136,8 +139,11 @@ def train_one_epoch(
     cuda = env.device.type == "cuda"
     total_loss = torch.zeros((), device=env.device)
     correct = torch.zeros((), device=env.device)
-    steps = range(0, len(order) - cfg.batch_size + 1, cfg.batch_size) if len(order) >= cfg.batch_size \
+    steps = (
+        range(0, len(order) - cfg.batch_size + 1, cfg.batch_size)
+        if len(order) >= cfg.batch_size
         else range(0, len(order), cfg.batch_size)
+    )
     for start in _progress(steps, f"epoch {epoch + 1}/{cfg.epochs}", env):
         idx = order[start : start + cfg.batch_size]
         x = train_augment(data.train_x[idx].float(), spec, gen, cfg.rotate_degrees, cfg.contrast)
@@ -148,11 +154,14 @@ def train_one_epoch(
             logits = model(x)
             loss = F.cross_entropy(logits.float(), y, label_smoothing=cfg.label_smoothing)
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        loss.backward()  # type: ignore[no-untyped-call]
         optimizer.step()
         if ema is not None:
-            _update_ema(ema, model.module if isinstance(model, nn.parallel.DistributedDataParallel)
-                        else model, cfg.ema_decay)
+            _update_ema(
+                ema,
+                model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model,
+                cfg.ema_decay,
+            )
         total_loss += loss.detach() * len(y)
         correct += (logits.argmax(1) == y).sum()
     seen = max(1, len(steps) * cfg.batch_size)
@@ -187,16 +196,18 @@ def main(cfg: TrainConfig, data_dir: Path, out: Path, device: str, resume: Path 
     if env.device.type == "cuda":
         model = model.to(memory_format=torch.channels_last)
     ema = copy.deepcopy(model).eval() if cfg.ema_decay > 0 else None
-    optimizer = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum,
-                                weight_decay=cfg.weight_decay)
+    optimizer = torch.optim.SGD(
+        model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay
+    )
     state = TrainState(epoch=-1, best_accuracy=-1.0, history=[], config=cfg.to_dict())
     if resume is not None:
         state = load_checkpoint(resume, model, optimizer, ema)
         logger.info("resumed from %s at epoch %d", resume, state.epoch + 1)
     net: nn.Module = model
     if env.world > 1:
-        net = nn.parallel.DistributedDataParallel(model, device_ids=[env.device.index] if env.device.index
-                                                  is not None else None)
+        net = nn.parallel.DistributedDataParallel(
+            model, device_ids=[env.device.index] if env.device.index is not None else None
+        )
     judged = ema if ema is not None else model
     for epoch in range(state.epoch + 1, cfg.epochs):
         start = time.perf_counter()
@@ -216,15 +227,32 @@ def main(cfg: TrainConfig, data_dir: Path, out: Path, device: str, resume: Path 
                 save_checkpoint(out / "best.ckpt.safetensors", judged, None, None, state)
             save_checkpoint(out / "checkpoint.ckpt.safetensors", model, optimizer, ema, state)
             _write_history(out / "history.csv", state.history)
-            logger.info("epoch %d/%d lr %.4g loss %.4f train %.4f val_loss %.4f val %.4f (%.1fs)", epoch + 1,
-                        cfg.epochs, row["lr"], row["train_loss"], row["train_accuracy"], row["val_loss"],
-                        row["val_accuracy"], row["seconds"])
+            logger.info(
+                "epoch %d/%d lr %.4g loss %.4f train %.4f val_loss %.4f val %.4f (%.1fs)",
+                epoch + 1,
+                cfg.epochs,
+                row["lr"],
+                row["train_loss"],
+                row["train_accuracy"],
+                row["val_loss"],
+                row["val_accuracy"],
+                row["seconds"],
+            )
     weights = None
     if env.main:
         load_checkpoint(out / "best.ckpt.safetensors", judged, None, None)
         val_logits = evaluate(judged, data.val_x, spec, env.device)
-        weights = finalize_run(out, judged, cfg, spec, val_logits, data.val_y.cpu().numpy(),
-                               state.history, data.manifest_sha256, data.split_sha256)
+        weights = finalize_run(
+            out,
+            judged,
+            cfg,
+            spec,
+            val_logits,
+            data.val_y.cpu().numpy(),
+            state.history,
+            data.manifest_sha256,
+            data.split_sha256,
+        )
     if env.world > 1:
         dist.barrier()
         dist.destroy_process_group()

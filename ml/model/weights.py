@@ -126,7 +126,9 @@ def load_weights(path: Path, expected_classes: list[str] | None = None) -> Loade
     if metadata.architecture not in MODELS:
         raise WeightsError(f"unknown architecture {metadata.architecture!r}; known: {sorted(MODELS)}")
     if expected_classes is not None and metadata.classes != list(expected_classes):
-        raise WeightsError(f"class list {metadata.classes} differs from the expected {list(expected_classes)}")
+        raise WeightsError(
+            f"class list {metadata.classes} differs from the expected {list(expected_classes)}"
+        )
     if len(metadata.classes) < 2 or len(set(metadata.classes)) != len(metadata.classes):
         raise WeightsError(f"invalid class list {metadata.classes}")
     model = build_model(metadata.architecture, num_classes=len(metadata.classes))
@@ -138,12 +140,14 @@ def load_weights(path: Path, expected_classes: list[str] | None = None) -> Loade
     missing = sorted(set(expected) - set(tensors))
     unexpected = sorted(set(tensors) - set(expected))
     if missing or unexpected:
-        raise WeightsError(f"tensor names do not match {metadata.architecture}: missing {missing}, "
-                           f"unexpected {unexpected}")
+        raise WeightsError(
+            f"tensor names do not match {metadata.architecture}: missing {missing}, unexpected {unexpected}"
+        )
     for name, tensor in tensors.items():
         if tensor.shape != expected[name].shape:
-            raise WeightsError(f"tensor {name} has shape {tuple(tensor.shape)}, "
-                               f"expected {tuple(expected[name].shape)}")
+            raise WeightsError(
+                f"tensor {name} has shape {tuple(tensor.shape)}, expected {tuple(expected[name].shape)}"
+            )
         if not torch.isfinite(tensor.float()).all():
             raise WeightsError(f"tensor {name} holds non-finite values")
     model.load_state_dict(tensors)
