@@ -330,9 +330,13 @@
         return;
       }
       const p = problemFrom(xhr.status, xhr.statusText, xhr.responseText);
+      const retryAfter = Number(xhr.getResponseHeader("Retry-After"));
+      const detail = retryAfter > 0
+        ? p.detail + (p.detail ? " " : "") + "Try again in " + retryAfter + " s."
+        : p.detail;
       setStatus("Analysis failed.");
       el.resultEmpty.textContent = "No result: see the error message.";
-      showError(p.title, p.detail, p.requestId);
+      showError(p.title, detail, p.requestId);
       if (xhr.status === 401) {
         showKeyField(true);
       }

@@ -15,8 +15,8 @@ import pytest
 
 from ml.classes import CLASSES
 
-from .harness import API_KEY, BrowserSession, why_no_browser
-from .images import as_base64, dicom_bytes, jpeg_bytes, png_bytes
+from .harness import API_KEY, SCREENSHOT_DIR, BrowserSession, why_no_browser
+from .images import as_base64, dicom_bytes, jpeg_bytes, png_bytes, synthetic_xray
 
 _reason = why_no_browser()
 if _reason:
@@ -133,7 +133,9 @@ def test_progress_is_visible_while_the_server_works(
     expect(page.get_by_role("button", name="Analyse again")).to_be_enabled()
 
 
-def test_overlay_opacity_control_fades_the_heat_map(browser: BrowserSession, service_url: str) -> None:
+def test_overlay_opacity_control_fades_the_heat_map(
+    browser: BrowserSession, service_url: str, screenshot: Screenshot
+) -> None:
     page = browser.page
     open_page(page, service_url)
     slider = page.get_by_label("Overlay opacity")
@@ -145,6 +147,11 @@ def test_overlay_opacity_control_fades_the_heat_map(browser: BrowserSession, ser
     slider.fill("30")
     assert page.locator("#overlay-image").evaluate("img => getComputedStyle(img).opacity") == "0.3"
     expect(page.locator("#opacity-value")).to_have_text("30%")
+    base = page.locator("#overlay-base")
+    expect(base).to_be_visible()  # the original, under the heat map, shows through
+    assert base.bounding_box() == page.locator("#overlay-image").bounding_box()
+    screenshot(page, "opacity-30")
+    page.locator("#overlay-frame").screenshot(path=str(SCREENSHOT_DIR / "opacity-30-frame.png"))
 
 
 def test_jpeg_upload_is_analysed(browser: BrowserSession, service_url: str) -> None:
@@ -219,10 +226,19 @@ def test_download_button_saves_the_overlay_as_a_png_with_a_neutral_name(
 # ---- errors and the API key -------------------------------------------------------------------
 
 
+@pytest.mark.parametrize(
+    ("case", "bogus"),
+    [
+        (
+            "not-an-image",
+            payload("not-an-image.png", "image/png", b"this is plain text, not a picture\n" * 4),
+        ),
+        ("too-small", payload("tiny.png", "image/png", png_bytes(synthetic_xray((16, 16))))),
+    ],
+)
 def test_invalid_file_shows_the_api_problem_detail(
-    browser: BrowserSession, service_url: str, screenshot: Screenshot
+    browser: BrowserSession, service_url: str, screenshot: Screenshot, case: str, bogus: FilePayload
 ) -> None:
-    bogus = payload("not-an-image.png", "image/png", b"this is plain text, not a picture\n" * 4)
     problem = api_problem(service_url, bogus)
     detail = str(problem["detail"])
     assert detail
@@ -236,7 +252,7 @@ def test_invalid_file_shows_the_api_problem_detail(
     expect(alert).to_contain_text(str(problem["title"]))
     expect(page.locator("#result-body")).to_be_hidden()
     expect(page.get_by_role("button", name="Download overlay (PNG)")).to_be_disabled()
-    screenshot(page, "error-invalid-file")
+    screenshot(page, f"error-{case}")
 
 
 def test_api_key_field_appears_when_required_and_unlocks_prediction(
@@ -381,3 +397,50 @@ def test_page_makes_no_request_outside_the_service(browser: BrowserSession, serv
     page.wait_for_load_state("networkidle")
     assert browser.blocked == []
     assert all(url.startswith((service_url, "blob:", "data:")) for url in browser.requests), browser.requests
+
+
+CONTRAST_SCRIPT = """() => {
+    const parse = (c) => (c.match(/[\\d.]+/g) || []).map(Number);
+    const lum = ([r, g, b]) => {
+        const f = (v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; };
+        return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
+    };
+    const background = (node) => {
+        for (let n = node; n; n = n.parentElement) {
+            const c = parse(getComputedStyle(n).backgroundColor);
+            if (c.length === 3 || (c.length === 4 && c[3] === 1)) return c.slice(0, 3);
+        }
+        return [255, 255, 255];
+    };
+    const failures = [];
+    const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+    for (let t = walker.nextNode(); t; t = walker.nextNode()) {
+        const node = t.parentElement;
+        if (!t.textContent.trim() || !node.checkVisibility() || node.closest(":disabled")) continue;
+        const style = getComputedStyle(node);
+        const fg = lum(parse(style.color).slice(0, 3));
+        const bg = lum(background(node));
+        const ratio = (Math.max(fg, bg) + 0.05) / (Math.min(fg, bg) + 0.05);
+        const size = parseFloat(style.fontSize);
+        const large = size >= 24 || (size >= 18.66 && Number(style.fontWeight) >= 700);
+        if (ratio < (large ? 3 : 4.5)) {
+            failures.push(`${t.textContent.trim().slice(0, 40)}: ${ratio.toFixed(2)}`);
+        }
+    }
+    return failures;
+}"""
+
+
+def test_text_contrast_meets_wcag_aa_in_result_and_error_states(
+    browser: BrowserSession, keyed_service_url: str
+) -> None:
+    page = browser.page
+    open_page(page, keyed_service_url)
+    upload(page, payload("chest.png", "image/png", png_bytes()))
+    wait_for_error(page)  # no key yet: the error state, with the key field shown
+    assert page.evaluate(CONTRAST_SCRIPT) == []
+
+    page.get_by_label("API key").fill(API_KEY)
+    page.get_by_role("button", name="Analyse again").click()
+    wait_for_result(page)
+    assert page.evaluate(CONTRAST_SCRIPT) == []
