@@ -3,7 +3,7 @@
 
 FROM python:3.11-slim AS build
 
-# torch comes from TORCH_INDEX_URL (PyTorch's CPU-only index: PyPI's Linux wheels bundle CUDA, ~3 GB more),
+# torch comes from TORCH_INDEX_URL (PyTorch's CPU-only index: PyPI's Linux wheels bundle CUDA, ~4 GB more),
 # or from a CPU wheel placed in TORCH_WHEEL_DIR (inside the build context) where that index can't be reached.
 ARG TORCH_VERSION=2.13.0
 ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
