@@ -13,6 +13,7 @@ import uuid
 from typing import Any, Final
 
 from starlette.datastructures import Headers, MutableHeaders
+from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.logging import request_id_var
@@ -34,10 +35,25 @@ _STATE_FIELDS: Final = (
 )
 
 
-def route_template(scope: Scope) -> str:
-    route = scope.get("route")
-    path = getattr(route, "path", None)
-    return path if isinstance(path, str) and path else "unmatched"
+def match_template(scope: Scope) -> str:
+    """The top-level route or mount that will serve ``scope``, matched before routing rewrites the scope."""
+    partial = "unmatched"
+    for route in getattr(scope.get("app"), "routes", ()):
+        path = getattr(route, "path", None)
+        if not isinstance(route, BaseRoute) or not isinstance(path, str):
+            continue
+        match, _ = route.matches(scope)
+        if match is Match.FULL:
+            return path or "/"
+        if match is Match.PARTIAL and partial == "unmatched":
+            partial = path
+    return partial
+
+
+def route_template(scope: Scope, matched: str) -> str:
+    """FastAPI records the API route it chose in ``scope["route"]``; other routes were matched up front."""
+    path = getattr(scope.get("route"), "path", None)
+    return path if isinstance(path, str) and path else matched
 
 
 class RequestContextMiddleware:
@@ -55,6 +71,7 @@ class RequestContextMiddleware:
         state["request_id"] = request_id
         token = request_id_var.set(request_id)
         started = time.perf_counter()
+        matched = match_template(scope)
         sizes = {"request_bytes": 0, "response_bytes": 0}
         status = 500
 
@@ -78,14 +95,19 @@ class RequestContextMiddleware:
         try:
             await self.app(scope, receive_counted, send_tagged)
         finally:
-            self._record(scope, state, status, time.perf_counter() - started, sizes)
+            route = route_template(scope, matched)
+            self._record(scope.get("method", ""), route, state, status, time.perf_counter() - started, sizes)
             request_id_var.reset(token)
 
     def _record(
-        self, scope: Scope, state: dict[str, Any], status: int, elapsed: float, sizes: dict[str, int]
+        self,
+        method: str,
+        route: str,
+        state: dict[str, Any],
+        status: int,
+        elapsed: float,
+        sizes: dict[str, int],
     ) -> None:
-        method = scope.get("method", "")
-        route = route_template(scope)
         self.metrics.requests.labels(method, route, str(status)).inc()
         self.metrics.latency.labels(method, route).observe(elapsed)
         fields: dict[str, Any] = {key: state[key] for key in _STATE_FIELDS if key in state}

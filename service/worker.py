@@ -107,6 +107,10 @@ class InferenceWorker:
             predict_with_cam(self.model, inputs)
 
     @property
+    def draining(self) -> bool:
+        return not self._accepting
+
+    @property
     def ready(self) -> bool:
         return self._accepting and self._thread is not None and self._thread.is_alive()
 

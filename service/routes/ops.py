@@ -6,7 +6,7 @@ from fastapi import APIRouter, Depends, Response
 
 from service.auth import require_api_key
 from service.deps import MetricsDep, SettingsDep, WorkerDep
-from service.errors import DrainingError
+from service.errors import DrainingError, NotReadyError
 from service.openapi import problem_responses
 from service.schemas import Health, InputSpec, ModelInfo, Readiness
 
@@ -44,6 +44,11 @@ async def healthz() -> Health:
     responses=problem_responses(503, 500),
 )
 async def readyz(worker: WorkerDep, settings: SettingsDep) -> Readiness:
+    if not worker.ready and not worker.draining:
+        raise NotReadyError(
+            "The inference thread is not running; this instance needs a restart.",
+            retry_after_s=settings.retry_after_s,
+        )
     if not worker.ready:
         raise DrainingError(
             "This instance is shutting down; send new work elsewhere.", retry_after_s=settings.retry_after_s

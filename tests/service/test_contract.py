@@ -187,3 +187,16 @@ async def test_a_valid_incoming_request_id_is_kept_and_an_invalid_one_replaced(s
     assert kept.headers["x-request-id"] == "abc-123"
     assert replaced.headers["x-request-id"] != "bad id\twith spaces"
     assert len(replaced.headers["x-request-id"]) == 32
+
+
+async def test_requests_are_counted_by_route_template_for_docs_and_wrong_methods(svc: Service) -> None:
+    def count(method: str, route: str, status: str) -> float:
+        return svc.metric("cxr_http_requests_total", {"method": method, "route": route, "status": status})
+
+    before = [count("GET", "/docs", "200"), count("POST", "/healthz", "405")]
+
+    await svc.client.get("/docs")
+    await svc.client.post("/healthz")
+
+    after = [count("GET", "/docs", "200"), count("POST", "/healthz", "405")]
+    assert [a - b for a, b in zip(after, before, strict=True)] == [1, 1]
