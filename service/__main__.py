@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
 from collections.abc import Callable, Sequence
 from types import FrameType
@@ -22,7 +23,14 @@ class DrainingServer(uvicorn.Server):
         self._on_exit = on_exit
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
-        self._on_exit()
+        # A signal handler can interrupt code that holds a lock (the queue's, a metric's): the drain itself
+        # runs on the event loop, as the next thing it does.
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
+        if loop is not None:
+            loop.call_soon_threadsafe(self._on_exit)
         super().handle_exit(sig, frame)
 
 

@@ -58,5 +58,6 @@ async def require_api_key(
         raise UnauthorizedError(
             "This endpoint needs an API key: send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'."
         )
+    # A list, not a generator: every presented key is checked, whichever matches.
     if not any([verifier.accepts(key) for key in presented]):
         raise UnauthorizedError("The API key is not valid.")

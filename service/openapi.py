@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from service.errors import DOCUMENTED_ERRORS, PROBLEM_MEDIA_TYPE
+from service.errors import DOCUMENTED_ERRORS, PROBLEM_MEDIA_TYPE, ServiceError
 from service.schemas import Problem
 from service.upload import FILE_FIELD, RAW_IMAGE_TYPES
 
@@ -21,13 +21,21 @@ _HEADERS: dict[int, dict[str, Any]] = {
 }
 
 
-def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI ``responses`` entries for these statuses, one example per problem type that uses each."""
+def problem_responses(*specs: int | type[ServiceError]) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` entries: a status stands for all its problem types, a class for itself."""
+    by_status: dict[int, list[type[ServiceError]]] = {}
+    for spec in specs:
+        chosen = (
+            [error for error in DOCUMENTED_ERRORS if error.status == spec]
+            if isinstance(spec, int)
+            else [spec]
+        )
+        if not chosen:
+            raise ValueError(f"no documented problem has status {spec}")
+        for error in chosen:
+            by_status.setdefault(error.status, []).append(error)
     responses: dict[int | str, dict[str, Any]] = {}
-    for status in statuses:
-        errors = [error for error in DOCUMENTED_ERRORS if error.status == status]
-        if not errors:
-            raise ValueError(f"no documented problem has status {status}")
+    for status, errors in sorted(by_status.items()):
         examples = {
             error.kind: {
                 "summary": error.title,

@@ -34,10 +34,14 @@ async def read_body(request: Request, limit: int) -> bytes:
     """The whole body, refused with 413 as soon as it is known to exceed ``limit`` bytes."""
     declared = request.headers.get("content-length")
     if declared is not None:
-        if not declared.strip().isdigit():
-            raise MalformedRequestError(f"Content-Length {declared[:32]!r} is not a number of bytes.")
-        if int(declared) > limit:
-            raise PayloadTooLargeError(f"The request body is {int(declared)} bytes; the limit is {limit}.")
+        try:
+            size = int(declared)
+        except ValueError:
+            raise MalformedRequestError(
+                f"Content-Length {declared[:32]!r} is not a number of bytes."
+            ) from None
+        if size > limit:
+            raise PayloadTooLargeError(f"The request body is {size} bytes; the limit is {limit}.")
     body = bytearray()
     try:
         async for chunk in request.stream():

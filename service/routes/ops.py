@@ -41,7 +41,7 @@ async def healthz() -> Health:
     "/readyz",
     response_model=Readiness,
     summary="Readiness: weights loaded, warm-up done, not draining",
-    responses=problem_responses(503, 500),
+    responses=problem_responses(NotReadyError, DrainingError, 500),
 )
 async def readyz(worker: WorkerDep, settings: SettingsDep) -> Readiness:
     if not worker.ready and not worker.draining:
@@ -77,7 +77,7 @@ def metrics(metrics: MetricsDep) -> Response:
     "/model",
     response_model=ModelInfo,
     summary="The served model: classes, input, version, metrics, calibration, intended use",
-    responses=problem_responses(401, 500, 503),
+    responses=problem_responses(401, NotReadyError, 500),
 )
 async def model(worker: WorkerDep) -> ModelInfo:
     meta = worker.metadata

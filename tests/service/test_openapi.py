@@ -84,6 +84,12 @@ async def test_predict_documents_multipart_and_the_raw_body_alternatives(schema:
     assert [(p["name"], p["in"], p["schema"]["default"]) for p in parameters] == [("gradcam", "query", True)]
 
 
+async def test_readyz_documents_only_the_problems_it_can_answer(schema: dict[str, Any]) -> None:
+    examples = schema["paths"]["/readyz"]["get"]["responses"]["503"]["content"]["application/problem+json"]
+
+    assert set(examples["examples"]) == {"not-ready", "draining"}
+
+
 async def test_problem_schema_and_security_schemes_are_components(schema: dict[str, Any]) -> None:
     components = schema["components"]
 
