@@ -86,15 +86,10 @@ class InferenceWorker:
         loaded = load_weights(settings.weights_path)
         worker = cls(loaded.model, loaded.metadata, loaded.sha256, device, settings, metrics)
         worker.warm_up()
+        facts = {"device": str(device), "sha256": loaded.sha256, "model_name": loaded.metadata.name}
+        load_s = round(time.perf_counter() - started, 3)
         logger.info(
-            "model loaded",
-            extra={
-                "device": str(device),
-                "sha256": loaded.sha256,
-                "model_name": loaded.metadata.name,
-                "model_version": loaded.metadata.version,
-                "load_s": round(time.perf_counter() - started, 3),
-            },
+            "model loaded", extra={**facts, "model_version": loaded.metadata.version, "load_s": load_s}
         )
         return worker
 
@@ -145,7 +140,8 @@ class InferenceWorker:
         while not self._queue.empty():
             job = self._queue.get_nowait()
             if job is not None and job.future.set_running_or_notify_cancel():
-                job.future.set_exception(self._refusal("draining"))
+                job.future.set_exception(DrainingError("Shut down before this request ran.", retry_after_s=1))
+                self._metrics.dropped.labels("shutdown").inc()
                 dropped += 1
         logger.info("inference worker stopped", extra={"dropped": dropped})
 
@@ -183,7 +179,7 @@ class InferenceWorker:
         """Queue one preprocessed image ``[C, crop, crop]``; cancelling the caller drops the work."""
         future = asyncio.wrap_future(self.submit(inputs, with_cam=with_cam, deadline=deadline))
         try:
-            async with asyncio.timeout_at(_to_loop_time(deadline)):
+            async with asyncio.timeout(max(0.0, deadline - time.monotonic())):
                 return await future
         except TimeoutError:
             raise DeadlineExceededError(
@@ -263,9 +259,3 @@ class InferenceWorker:
             )
             for i, job in enumerate(jobs)
         ]
-
-
-def _to_loop_time(deadline: float) -> float:
-    """``time.monotonic()`` deadline -> the running loop's clock."""
-    loop = asyncio.get_running_loop()
-    return loop.time() + (deadline - time.monotonic())
