@@ -324,6 +324,9 @@ def test_page_works_with_the_keyboard_alone(browser: BrowserSession, service_url
             break
     else:
         pytest.fail("Tab never reached the file picker")
+    # The input itself is visually hidden: its label, styled as a button, shows the focus ring.
+    ring = page.locator("label[for=file-input]").evaluate("l => getComputedStyle(l).outlineStyle")
+    assert ring == "solid"
     page.keyboard.press("Enter")
     page.wait_for_function("() => true")  # a round trip, so the chooser event has arrived if there was one
     for _ in range(50):
