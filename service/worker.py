@@ -14,7 +14,9 @@ import logging
 import queue
 import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import Future
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -72,6 +74,8 @@ class InferenceWorker:
         self._queue: queue.Queue[_Job | None] = queue.Queue(maxsize=settings.queue_size)
         self._lock = threading.Lock()
         self._accepting = False
+        self._admitted = 0
+        """Requests let in by :meth:`admit` and not yet queued (their upload is being read or decoded)."""
         self._thread: threading.Thread | None = None
         metrics.track_queue_depth(self._queue.qsize)
         metrics.model_info.info(
@@ -145,12 +149,25 @@ class InferenceWorker:
                 dropped += 1
         logger.info("inference worker stopped", extra={"dropped": dropped})
 
-    def check_capacity(self) -> None:
-        """Fail fast, before an upload is decoded, when it could not be queued anyway."""
-        if not self._accepting:
-            raise self._refusal("draining")
-        if self._queue.full():
-            raise self._refusal("queue_full")
+    @contextmanager
+    def admit(self) -> Iterator[None]:
+        """Hold a place in the queue while the upload is read and decoded; 503 at once when none is free.
+
+        Requests still being read or decoded count against ``queue_size`` together with the queued ones, so
+        when decoding is the bottleneck the crowd in front of the queue stays bounded too (and is refused
+        before its body is read) instead of growing with the offered load.
+        """
+        with self._lock:
+            if not self._accepting:
+                raise self._refusal("draining")
+            if self._admitted + self._queue.qsize() >= self._queue.maxsize:
+                raise self._refusal("queue_full")
+            self._admitted += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._admitted -= 1
 
     def submit(self, inputs: torch.Tensor, *, with_cam: bool, deadline: float) -> Future[Prediction]:
         job = _Job(inputs=inputs, with_cam=with_cam, deadline=deadline)

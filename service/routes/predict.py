@@ -97,15 +97,21 @@ async def predict(
     gradcam: Annotated[bool, Query(description="Include the Grad-CAM overlay (costs a few percent).")] = True,
 ) -> PredictionResponse:
     deadline = time.monotonic() + settings.request_timeout_s
-    worker.check_capacity()
-    body = await read_body(request, settings.max_body_bytes)
-    limits = DecodeLimits(max_pixels=settings.max_pixels, min_side=settings.min_side)
-    spec = worker.metadata.preprocessing
-    job = partial(
-        prepare, request.headers.get("content-type"), body, limits, spec, settings.overlay_max_side, gradcam
-    )
-    prepared = await anyio.to_thread.run_sync(job, limiter=limiter)
-    del body, job
+    with worker.admit():
+        body = await read_body(request, settings.max_body_bytes)
+        limits = DecodeLimits(max_pixels=settings.max_pixels, min_side=settings.min_side)
+        spec = worker.metadata.preprocessing
+        job = partial(
+            prepare,
+            request.headers.get("content-type"),
+            body,
+            limits,
+            spec,
+            settings.overlay_max_side,
+            gradcam,
+        )
+        prepared = await anyio.to_thread.run_sync(job, limiter=limiter)
+        del body, job
     request.state.image_kind = prepared.kind.value
     request.state.image_width, request.state.image_height = prepared.width, prepared.height
     request.state.device = worker.device.type
