@@ -13,11 +13,11 @@ import anyio.to_thread
 import torch
 from fastapi import APIRouter, Depends, Query, Request
 
-from ml.preprocessing import PreprocessSpec, eval_transform
+from ml.preprocessing import PreprocessSpec, eval_transform, resized_shape
 from service.auth import require_api_key
 from service.decoding import DecodeLimits, ImageKind, decode_image
 from service.deps import DecodeLimiterDep, SettingsDep, WorkerDep
-from service.errors import ClientDisconnectedError
+from service.errors import ClientDisconnectedError, ImageTooLargeError
 from service.openapi import PREDICT_OPENAPI_EXTRA, problem_responses
 from service.overlay import OverlayCanvas, make_canvas, render_overlay
 from service.schemas import GradCam, ModelRef, PredictionResponse
@@ -48,9 +48,25 @@ def prepare(
 ) -> PreparedImage:
     """Blocking: body -> image bytes -> grayscale -> model input (and the overlay canvas when asked)."""
     decoded = decode_image(extract_image(content_type, body), limits)
+    check_working_size(decoded.height, decoded.width, spec, limits.max_pixels)
     inputs = eval_transform(torch.from_numpy(decoded.pixels), spec).contiguous()
     canvas = make_canvas(decoded.pixels, spec, overlay_max_side) if with_canvas else None
     return PreparedImage(decoded.kind, decoded.width, decoded.height, inputs, canvas)
+
+
+def check_working_size(height: int, width: int, spec: PreprocessSpec, max_pixels: int) -> None:
+    """The pixel limit also bounds the image as resized for the model.
+
+    The shorter side is scaled to ``spec.resize``, so a thin strip (64 x 100000: a few kilobytes as a PNG)
+    would grow many times over: gigabytes of memory and seconds of CPU for one request.
+    """
+    resized_height, resized_width = resized_shape(height, width, spec.resize)
+    if resized_height * resized_width > max_pixels:
+        raise ImageTooLargeError(
+            f"The image is {width}x{height} pixels; with its shorter side scaled to {spec.resize} for the "
+            f"model it would be {resized_width}x{resized_height} = {resized_width * resized_height} pixels, "
+            f"over the limit of {max_pixels}. Crop it to the region of interest."
+        )
 
 
 async def _wait_for_disconnect(request: Request) -> None:
