@@ -101,6 +101,17 @@ def discover(root: Path) -> Dataset:
     return dataset
 
 
+def _shuffled_groups(samples: list[Sample], label: int, rng: random.Random) -> list[list[Sample]]:
+    """The groups of one class, in an order drawn from ``rng`` (the same seed gives the same order)."""
+    groups: dict[str, list[Sample]] = defaultdict(list)
+    for sample in samples:
+        if sample.label == label:
+            groups[sample.group].append(sample)
+    keys = sorted(groups)
+    rng.shuffle(keys)
+    return [groups[key] for key in keys]
+
+
 def stratified_limit(samples: list[Sample], limit: int, seed: int) -> list[Sample]:
     """About ``limit`` samples in the classes' proportions, whole groups only, at least 4 per class."""
     if limit >= len(samples):
@@ -108,26 +119,15 @@ def stratified_limit(samples: list[Sample], limit: int, seed: int) -> list[Sampl
     rng = random.Random(seed)
     out: list[Sample] = []
     for label in range(len(CLASSES)):
-        groups = _groups_of(samples, label)
-        keys = sorted(groups)
-        rng.shuffle(keys)
-        total = sum(len(v) for v in groups.values())
-        want = max(4, round(limit * total / len(samples)))
+        groups = _shuffled_groups(samples, label, rng)
+        want = max(4, round(limit * sum(map(len, groups)) / len(samples)))
         taken: list[Sample] = []
-        for key in keys:
+        for group in groups:
             if len(taken) >= want:
                 break
-            taken += groups[key]
+            taken += group
         out += taken
     return out
-
-
-def _groups_of(samples: list[Sample], label: int) -> dict[str, list[Sample]]:
-    groups: dict[str, list[Sample]] = defaultdict(list)
-    for sample in samples:
-        if sample.label == label:
-            groups[sample.group].append(sample)
-    return groups
 
 
 def split_by_group(
@@ -138,17 +138,15 @@ def split_by_group(
     train: list[Sample] = []
     val: list[Sample] = []
     for label in range(len(CLASSES)):
-        groups = _groups_of(samples, label)
-        keys = sorted(groups)
-        rng.shuffle(keys)
-        total = sum(len(v) for v in groups.values())
-        target = max(1, round(total * val_fraction))
+        groups = _shuffled_groups(samples, label, rng)
+        target = max(1, round(sum(map(len, groups)) * val_fraction))
         taken = 0
-        for key in keys:
-            side = val if taken < target else train
-            side += groups[key]
-            if side is val:
-                taken += len(groups[key])
+        for group in groups:
+            if taken < target:
+                val += group
+                taken += len(group)
+            else:
+                train += group
     return train, val
 
 
