@@ -13,8 +13,21 @@ from ml.config import PRESETS
 DEVICES = ("auto", "cpu", "cuda")
 
 
+class _Formatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows a default only where there is one; preset-dependent options name each preset's value."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default is None or action.required or action.default == []:
+            return action.help
+        return super()._get_help_string(action)
+
+
+def _by_preset(field: str) -> str:
+    return "default: " + ", ".join(f"{name} {getattr(cfg, field)}" for name, cfg in sorted(PRESETS.items()))
+
+
 def _parser() -> argparse.ArgumentParser:
-    fmt = argparse.ArgumentDefaultsHelpFormatter
+    fmt = _Formatter
     parser = argparse.ArgumentParser(prog="python -m ml", description=__doc__, formatter_class=fmt)
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -26,13 +39,15 @@ def _parser() -> argparse.ArgumentParser:
     )
     train.add_argument("--out", type=Path, required=True, help="output folder")
     train.add_argument("--config", choices=sorted(PRESETS), default="paper", help="recipe preset")
-    train.add_argument("--epochs", type=int, help="epochs (default: the preset's; paper: 100)")
-    train.add_argument("--batch-size", type=int, help="batch size per process (paper: 32)")
-    train.add_argument("--lr", type=float, help="peak learning rate (paper: 0.01)")
+    train.add_argument("--epochs", type=int, help=f"epochs ({_by_preset('epochs')})")
+    train.add_argument("--batch-size", type=int, help=f"batch size per process ({_by_preset('batch_size')})")
+    train.add_argument("--lr", type=float, help=f"peak learning rate ({_by_preset('lr')})")
     train.add_argument(
         "--limit", type=int, help="stratified subset of about N images, for smoke runs (0: all)"
     )
-    train.add_argument("--seed", type=int, help="seed for the split, sampling and initialisation (0)")
+    train.add_argument(
+        "--seed", type=int, help="seed for the split, sampling and initialisation (default: 0)"
+    )
     train.add_argument("--device", choices=DEVICES, default="auto", help="where to train")
     train.add_argument("--resume", type=Path, help="a checkpoint.ckpt.safetensors to continue from")
     train.add_argument(
