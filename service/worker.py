@@ -244,15 +244,29 @@ class InferenceWorker:
             return
         for job in live:
             self._metrics.queue_wait_seconds.observe(now - job.enqueued)
+        self._resolve(live, now)
+
+    def _resolve(self, jobs: list[_Job], started: float) -> None:
+        """Run ``jobs`` as one batch and resolve their futures.
+
+        When a batch fails, its requests are run again one at a time, so one bad item fails only its own
+        request. A failure must fail requests (each answered 500 and logged there), never end the thread.
+        """
         try:
-            predictions = self._forward(live, now)
-        # A failed batch must fail its requests (each answered 500 and logged there), not end the thread.
+            predictions = self._forward(jobs, started)
         except Exception as exc:
-            logger.error("batch inference failed", exc_info=exc, extra={"batch_size": len(live)})
-            for job in live:
-                job.future.set_exception(exc)
+            if len(jobs) > 1:
+                logger.warning(
+                    "batch inference failed; serving its requests one at a time",
+                    extra={"batch_size": len(jobs), "error_type": type(exc).__name__},
+                )
+                for job in jobs:
+                    self._resolve([job], started)
+                return
+            logger.error("inference failed", exc_info=exc, extra={"batch_size": 1})
+            jobs[0].future.set_exception(exc)
             return
-        for job, prediction in zip(live, predictions, strict=True):
+        for job, prediction in zip(jobs, predictions, strict=True):
             job.future.set_result(prediction)
 
     def _forward(self, jobs: list[_Job], started: float) -> list[Prediction]:
