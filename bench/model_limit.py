@@ -20,9 +20,7 @@ from ml.model import PaperCNN, build_model, load_weights
 def measure(
     model: PaperCNN, device: torch.device, batch: int, with_cam: bool, seconds: float
 ) -> dict[str, Any]:
-    x = torch.randn(batch, 3, 224, 224, device=device)
-    if device.type == "cuda":
-        x = x.contiguous(memory_format=torch.channels_last)
+    x = torch.randn(batch, 3, 224, 224, device=device).contiguous(memory_format=torch.channels_last)
 
     def step() -> None:
         predict_with_cam(model, x, with_cam=with_cam)
@@ -50,6 +48,35 @@ def measure(
     }
 
 
+def device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"cpu ({torch.get_num_threads()} threads)"
+
+
+def load(weights: Path | None, device_type: str) -> tuple[PaperCNN, torch.device]:
+    """The model as the service runs it: eval mode, on ``device``, channels-last (faster on CPU and GPU)."""
+    device = torch.device(device_type)
+    model = load_weights(weights).model if weights else build_model("paper_cnn").eval()
+    return model.to(device).to(memory_format=torch.channels_last), device
+
+
+def run(weights: Path | None, device_type: str, batch_sizes: list[int], seconds: float) -> dict[str, Any]:
+    """Every batch size with and without Grad-CAM: ``{"device": name, "torch": version, "rows": [...]}``."""
+    model, device = load(weights, device_type)
+    rows = [measure(model, device, b, cam, seconds) for b in batch_sizes for cam in (False, True)]
+    return {"device": device_name(device), "torch": torch.__version__, "rows": rows}
+
+
+def print_table(limit: dict[str, Any]) -> None:
+    print(f"model limit on {limit['device']}, torch {limit['torch']}")
+    print(f"{'batch':>5} {'gradcam':>7} {'images/s':>10} {'p50 ms/batch':>13} {'foreign CPU %':>14}")
+    for r in limit["rows"]:
+        ips, p50 = r["images_per_s"], r["batch_latency_ms_p50"]
+        foreign = r.get("foreign_cpu_percent", float("nan"))
+        print(f"{r['batch']:>5} {r['gradcam']!s:>7} {ips:>10.1f} {p50:>13.2f} {foreign:>14.0f}")
+
+
 def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.ArgumentDefaultsHelpFormatter
@@ -60,22 +87,11 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args(argv)
-    device = torch.device(args.device)
-    model = load_weights(args.weights).model if args.weights else build_model("paper_cnn").eval()
-    model = model.to(device)
-    if device.type == "cuda":
-        model = model.to(memory_format=torch.channels_last)
-        name = torch.cuda.get_device_name(device)
-    else:
-        name = f"cpu ({torch.get_num_threads()} threads)"
-    rows = [measure(model, device, b, cam, args.seconds) for b in args.batch_sizes for cam in (False, True)]
-    print(f"model limit on {name}, torch {torch.__version__}")
-    print(f"{'batch':>5} {'gradcam':>7} {'images/s':>10} {'p50 ms/batch':>13}")
-    for r in rows:
-        ips, p50 = r["images_per_s"], r["batch_latency_ms_p50"]
-        print(f"{r['batch']:>5} {r['gradcam']!s:>7} {ips:>10.1f} {p50:>13.2f}")
+    limit = run(args.weights, args.device, args.batch_sizes, args.seconds)
+    print_table(limit)
     if args.json:
-        args.json.write_text(json.dumps({"device": name, "rows": rows}, indent=2) + "\n")
+        args.json.write_text(json.dumps(limit, indent=2) + "\n")
+    rows: list[dict[str, Any]] = limit["rows"]
     return rows
 
 

@@ -1,0 +1,140 @@
+"""End to end: the service as a subprocess, driven at each concurrency, with its CPU and memory watched."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from bench.loadgen import Body, LoadResult, LoadSpec, run_load_processes
+from bench.quiet import QuietPolicy, measure_quietly
+from bench.resources import RssWatcher, cpu_snapshot, foreign_percent, usage
+from bench.scrape import ModelSide, model_side, parse_series
+from bench.server import RunningService, run_service
+from bench.stats import LatencySummary, summarize
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """One service configuration: started once, then driven at every concurrency, Grad-CAM on and off."""
+
+    name: str
+    settings: dict[str, str]
+    max_batch: int
+
+
+@dataclass
+class Row:
+    scenario: str
+    max_batch: int
+    gradcam: bool
+    concurrency: int
+    ok: int
+    errors: dict[str, int]
+    elapsed_s: float
+    throughput: float
+    latency: LatencySummary
+    cpu_percent: float
+    """Service process CPU over the run; 100 is one core."""
+    peak_rss_mb: float
+    foreign_cpu_percent: float
+    """Other processes' CPU on the machine during the run (100 = one core): near 0 for a clean figure."""
+    model: ModelSide
+    limit_images_per_s: float = float("nan")
+    ratio_to_limit: float = float("nan")
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def measure(
+    service: RunningService,
+    scenario: Scenario,
+    bodies: Sequence[Body],
+    spec: LoadSpec,
+    processes: int = 1,
+) -> Row:
+    """Drive ``service``; CPU, memory and the model's own metrics cover the counted requests only."""
+    measuring = threading.Event()
+    outcome: list[LoadResult] = []
+
+    def drive() -> None:
+        outcome.append(run_load_processes(service.base_url, bodies, spec, processes, measuring))
+
+    load = threading.Thread(target=drive, daemon=True)
+    load.start()
+    while not measuring.wait(0.05):
+        if not load.is_alive():
+            raise RuntimeError("the load generator ended before its warm-up did")
+    before_metrics = parse_series(service.metrics_text())
+    before = usage(service.pid)
+    machine_before = cpu_snapshot((service.pid, os.getpid()))
+    with RssWatcher(service.pid) as rss:
+        load.join()
+    machine_after = cpu_snapshot((service.pid, os.getpid()))
+    after = usage(service.pid)
+    after_metrics = parse_series(service.metrics_text())
+    if not outcome:
+        raise RuntimeError("the load generator failed; see above")
+    result = outcome[0]
+    wall = result.elapsed_s
+    return Row(
+        scenario=scenario.name,
+        max_batch=scenario.max_batch,
+        gradcam=spec.gradcam,
+        concurrency=spec.concurrency,
+        ok=result.ok,
+        errors=result.errors,
+        elapsed_s=wall,
+        throughput=result.throughput,
+        latency=summarize(result.latencies_s),
+        cpu_percent=100 * (after.cpu_s - before.cpu_s) / wall if wall > 0 else float("nan"),
+        peak_rss_mb=rss.peak / 2**20,
+        foreign_cpu_percent=foreign_percent(machine_before, machine_after),
+        model=model_side(before_metrics, after_metrics, wall),
+    )
+
+
+def run_scenario(
+    scenario: Scenario,
+    bodies: Sequence[Body],
+    concurrencies: Sequence[int],
+    *,
+    max_requests: int,
+    max_seconds: float,
+    processes: int = 1,
+    policy: QuietPolicy | None = None,
+    progress: bool = True,
+) -> list[Row]:
+    """Start the service, drive it at each concurrency with Grad-CAM on then off; rerun disturbed runs."""
+    policy = policy or QuietPolicy(retries=0)
+    rows: list[Row] = []
+    with run_service(scenario.settings) as service:
+        for gradcam in (True, False):
+            for concurrency in concurrencies:
+                spec = LoadSpec(
+                    concurrency=concurrency,
+                    gradcam=gradcam,
+                    max_requests=max_requests,
+                    max_seconds=max_seconds,
+                    headers=service.headers,
+                )
+                row, attempts = measure_quietly(
+                    lambda: measure(service, scenario, bodies, spec, processes),  # noqa: B023 - called now
+                    lambda r: r.foreign_cpu_percent,
+                    policy,
+                )
+                row.extra["attempts"] = attempts
+                rows.append(row)
+                if progress:
+                    print(
+                        f"  {scenario.name:<12} gradcam={gradcam!s:<5} c={concurrency:<3} "
+                        f"{row.throughput:7.1f} req/s  p50 {row.latency.p50_ms:7.1f} ms  "
+                        f"p99 {row.latency.p99_ms:7.1f} ms  batch {row.model.mean_batch:4.1f}  "
+                        f"errors {sum(row.errors.values())}  foreign CPU {row.foreign_cpu_percent:3.0f}%",
+                        flush=True,
+                    )
+    return rows

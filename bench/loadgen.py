@@ -1,0 +1,186 @@
+"""A closed-loop async load generator: ``concurrency`` clients, each sending its next PNG once answered.
+
+Bounded both in requests and in time. Bodies are encoded once up front (multipart, as the web page sends
+them, or raw ``image/png``), so the client spends its CPU on HTTP only. With ``processes > 1`` the clients
+are spread over that many processes, for servers one Python process cannot saturate (a GPU).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import threading
+import time
+from collections import Counter
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field, replace
+
+import httpx
+
+BOUNDARY = "cxr-bench-boundary-7d1f0c"
+
+
+@dataclass(frozen=True)
+class Body:
+    content: bytes
+    content_type: str
+
+
+def make_bodies(pngs: Sequence[bytes], multipart: bool = True) -> list[Body]:
+    if not multipart:
+        return [Body(png, "image/png") for png in pngs]
+    head = (
+        f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="file"; filename="xray.png"\r\n'
+        "Content-Type: image/png\r\n\r\n"
+    ).encode()
+    tail = f"\r\n--{BOUNDARY}--\r\n".encode()
+    kind = f"multipart/form-data; boundary={BOUNDARY}"
+    return [Body(head + png + tail, kind) for png in pngs]
+
+
+@dataclass
+class LoadResult:
+    concurrency: int
+    gradcam: bool
+    latencies_s: list[float] = field(default_factory=list)
+    """One entry per successful request (status 200 with the expected fields)."""
+    errors: dict[str, int] = field(default_factory=dict)
+    elapsed_s: float = 0.0
+
+    @property
+    def ok(self) -> int:
+        return len(self.latencies_s)
+
+    @property
+    def failed(self) -> int:
+        return sum(self.errors.values())
+
+    @property
+    def throughput(self) -> float:
+        return self.ok / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+
+def _check(response: httpx.Response, gradcam: bool) -> str | None:
+    """None when the answer is a full prediction, else the error's name."""
+    if response.status_code != 200:
+        return f"HTTP {response.status_code}"
+    content = response.content
+    if b'"label"' not in content or (gradcam and b'"overlay_png_base64"' not in content):
+        return "incomplete body"
+    return None
+
+
+@dataclass(frozen=True)
+class LoadSpec:
+    concurrency: int
+    gradcam: bool
+    max_requests: int
+    max_seconds: float
+    headers: dict[str, str] | None = None
+    start_at: float | None = None
+    """Wall-clock time (``time.time()``) to start measuring at, after the warm-up; lines up processes."""
+    timeout_s: float = 60.0
+
+
+async def run_load(
+    base_url: str,
+    bodies: Sequence[Body],
+    spec: LoadSpec,
+    warmup: bool = True,
+    measuring: threading.Event | None = None,
+) -> LoadResult:
+    """Send up to ``max_requests`` (and none after ``max_seconds``) from ``concurrency`` clients.
+
+    ``measuring`` is set when the warm-up is over and the counted requests begin.
+    """
+    url = f"{base_url}/predict?gradcam={'true' if spec.gradcam else 'false'}"
+    result = LoadResult(concurrency=spec.concurrency, gradcam=spec.gradcam)
+    errors: Counter[str] = Counter()
+    limits = httpx.Limits(max_connections=spec.concurrency, max_keepalive_connections=spec.concurrency)
+    async with httpx.AsyncClient(headers=spec.headers, limits=limits, timeout=spec.timeout_s) as client:
+
+        async def send(index: int) -> tuple[float, str | None]:
+            body = bodies[index % len(bodies)]
+            started = time.perf_counter()
+            try:
+                response = await client.post(
+                    url, content=body.content, headers={"content-type": body.content_type}
+                )
+            except httpx.HTTPError as exc:
+                return time.perf_counter() - started, type(exc).__name__
+            return time.perf_counter() - started, _check(response, spec.gradcam)
+
+        if warmup:  # opens every connection and warms the server's threads; not counted
+            await asyncio.gather(*(send(i) for i in range(spec.concurrency)))
+        if spec.start_at is not None:
+            await asyncio.sleep(max(0.0, spec.start_at - time.time()))
+        if measuring is not None:
+            measuring.set()
+        issued = 0
+        start = time.perf_counter()
+        stop_at = start + spec.max_seconds
+
+        async def client_loop() -> None:
+            nonlocal issued
+            while issued < spec.max_requests and time.perf_counter() < stop_at:
+                index = issued
+                issued += 1
+                latency, error = await send(index)
+                if error is None:
+                    result.latencies_s.append(latency)
+                else:
+                    errors[error] += 1
+
+        await asyncio.gather(*(client_loop() for _ in range(spec.concurrency)))
+        result.elapsed_s = time.perf_counter() - start
+    result.errors = dict(errors)
+    return result
+
+
+def _run_in_process(base_url: str, bodies: Sequence[Body], spec: LoadSpec) -> LoadResult:
+    return asyncio.run(run_load(base_url, bodies, spec))
+
+
+def run_load_processes(
+    base_url: str,
+    bodies: Sequence[Body],
+    spec: LoadSpec,
+    processes: int = 1,
+    measuring: threading.Event | None = None,
+    start_delay_s: float = 5.0,
+) -> LoadResult:
+    """:func:`run_load` with the clients spread over ``processes`` processes (1: in this one), merged.
+
+    Several processes warm up, then all start measuring at the same instant, ``start_delay_s`` from now.
+    """
+    if processes <= 1:
+        return asyncio.run(run_load(base_url, bodies, spec, measuring=measuring))
+    total = spec.concurrency
+    shares = [n for n in (total // processes + (i < total % processes) for i in range(processes)) if n > 0]
+    start_at = time.time() + start_delay_s
+    specs = [
+        replace(
+            spec,
+            concurrency=share,
+            max_requests=max(1, spec.max_requests * share // total),
+            start_at=start_at,
+        )
+        for share in shares
+    ]
+    timer = threading.Timer(max(0.0, start_at - time.time()), measuring.set) if measuring else None
+    if timer is not None:
+        timer.start()
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(len(specs), mp_context=context) as pool:
+        parts = list(pool.map(_run_in_process, [base_url] * len(specs), [list(bodies)] * len(specs), specs))
+    if timer is not None:
+        timer.join()
+    merged = LoadResult(concurrency=total, gradcam=spec.gradcam)
+    errors: Counter[str] = Counter()
+    for part in parts:
+        merged.latencies_s.extend(part.latencies_s)
+        errors.update(part.errors)
+        merged.elapsed_s = max(merged.elapsed_s, part.elapsed_s)
+    merged.errors = dict(errors)
+    return merged

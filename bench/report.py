@@ -1,0 +1,138 @@
+"""The report: model limit per row, the issue's two CPU targets, a Markdown table, JSON and a PNG plot."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from bench.e2e import Row
+from bench.stats import ratio
+
+P50_TARGET = 1.25
+THROUGHPUT_TARGET = 0.8
+
+
+def limit_for(limit_rows: Sequence[dict[str, Any]], gradcam: bool, max_batch: int) -> float:
+    """The model's best images/s with this Grad-CAM setting at a batch the service could form."""
+    fits = [r["images_per_s"] for r in limit_rows if r["gradcam"] == gradcam and r["batch"] <= max_batch]
+    return max(fits, default=math.nan)
+
+
+def attach_limits(rows: Sequence[Row], limit_rows: Sequence[dict[str, Any]]) -> None:
+    for row in rows:
+        row.limit_images_per_s = limit_for(limit_rows, row.gradcam, row.max_batch)
+        row.ratio_to_limit = ratio(row.throughput, row.limit_images_per_s)
+
+
+def targets(rows: Sequence[Row], limit_rows: Sequence[dict[str, Any]], scenario: str) -> dict[str, Any]:
+    """The issue's CPU targets, for ``scenario`` (the production configuration) with Grad-CAM on."""
+    cam = [r for r in rows if r.scenario == scenario and r.gradcam and r.ok]
+    out: dict[str, Any] = {"scenario": scenario}
+    if cam:
+        best = max(cam, key=lambda r: r.throughput)
+        out["throughput"] = {
+            "best_concurrency": best.concurrency,
+            "images_per_s": best.throughput,
+            "model_limit": best.limit_images_per_s,
+            "ratio": best.ratio_to_limit,
+            "target": THROUGHPUT_TARGET,
+            "met": best.ratio_to_limit >= THROUGHPUT_TARGET,
+        }
+    single = [r for r in cam if r.concurrency == 1]
+    batch1 = [r for r in limit_rows if r["gradcam"] and r["batch"] == 1]
+    if single and batch1:
+        model_ms = batch1[0]["batch_latency_ms_p50"]
+        p50 = single[0].latency.p50_ms
+        out["p50_at_concurrency_1"] = {
+            "p50_ms": p50,
+            "model_batch1_ms": model_ms,
+            "ratio": ratio(p50, model_ms),
+            "target": P50_TARGET,
+            "met": p50 <= P50_TARGET * model_ms,
+        }
+    return out
+
+
+def _fmt(value: float, digits: int = 1) -> str:
+    return "-" if math.isnan(value) else f"{value:.{digits}f}"
+
+
+def table(rows: Sequence[Row]) -> str:
+    header = (
+        "| scenario | max batch | Grad-CAM | concurrency | req/s | p50 ms | p95 ms | p99 ms | errors "
+        "| CPU % | peak RSS MiB | mean batch | model busy | model limit img/s | e2e/limit | foreign CPU % |"
+    )
+    lines = [header, "|" + "---|" * header.count(" | ") + "---|"]
+    for r in rows:
+        lines.append(
+            f"| {r.scenario} | {r.max_batch} | {'on' if r.gradcam else 'off'} | {r.concurrency} "
+            f"| {_fmt(r.throughput)} | {_fmt(r.latency.p50_ms)} | {_fmt(r.latency.p95_ms)} "
+            f"| {_fmt(r.latency.p99_ms)} | {sum(r.errors.values())} | {_fmt(r.cpu_percent, 0)} "
+            f"| {_fmt(r.peak_rss_mb, 0)} | {_fmt(r.model.mean_batch)} | {_fmt(r.model.busy, 2)} "
+            f"| {_fmt(r.limit_images_per_s)} | {_fmt(r.ratio_to_limit, 2)} "
+            f"| {_fmt(r.foreign_cpu_percent, 0)} |"
+        )
+    return "\n".join(lines)
+
+
+def targets_text(result: dict[str, Any]) -> str:
+    lines = [f"targets ({result['scenario']}, Grad-CAM on):"]
+    if "throughput" in result:
+        t = result["throughput"]
+        lines.append(
+            f"  throughput at best concurrency ({t['best_concurrency']}): {t['images_per_s']:.1f} img/s = "
+            f"{t['ratio']:.2f} x model limit {t['model_limit']:.1f} (target >= {t['target']}): "
+            f"{'met' if t['met'] else 'NOT met'}"
+        )
+    if "p50_at_concurrency_1" in result:
+        t = result["p50_at_concurrency_1"]
+        lines.append(
+            f"  p50 at concurrency 1: {t['p50_ms']:.1f} ms = {t['ratio']:.2f} x model batch-1 latency "
+            f"{t['model_batch1_ms']:.1f} ms (target <= {t['target']}): {'met' if t['met'] else 'NOT met'}"
+        )
+    return "\n".join(lines)
+
+
+def write_json(path: Path, payload: dict[str, Any]) -> None:
+    def default(value: object) -> object:
+        return value.to_dict() if isinstance(value, Row) else str(value)
+
+    text = json.dumps(payload, indent=2, default=default, allow_nan=True)
+    path.write_text(text + "\n")
+
+
+def plot(path: Path, rows: Sequence[Row], title: str) -> None:
+    """Throughput and p99 latency against concurrency, one line per scenario and Grad-CAM setting."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (ax_tp, ax_p99) = plt.subplots(1, 2, figsize=(12, 4.5))
+    series = sorted({(r.scenario, r.gradcam) for r in rows})
+    for scenario, gradcam in series:
+        picked = sorted(
+            (r for r in rows if (r.scenario, r.gradcam) == (scenario, gradcam)), key=lambda r: r.concurrency
+        )
+        xs = [r.concurrency for r in picked]
+        label = f"{scenario}, Grad-CAM {'on' if gradcam else 'off'}"
+        style = "-" if gradcam else "--"
+        line = ax_tp.plot(xs, [r.throughput for r in picked], style, marker="o", label=label)[0]
+        ax_p99.plot(xs, [r.latency.p99_ms for r in picked], style, marker="o", color=line.get_color())
+        limit = picked[0].limit_images_per_s
+        if not math.isnan(limit):
+            ax_tp.axhline(limit, color=line.get_color(), linestyle=":", linewidth=1)
+    ax_tp.set(xscale="log", xlabel="concurrency", ylabel="requests/s (dotted: model limit)", ylim=(0, None))
+    ax_p99.set(xscale="log", xlabel="concurrency", ylabel="p99 latency (ms)", ylim=(0, None))
+    for ax in (ax_tp, ax_p99):
+        ax.set_xticks(sorted({r.concurrency for r in rows}))
+        ax.get_xaxis().set_major_formatter(matplotlib.ticker.ScalarFormatter())
+        ax.grid(True, alpha=0.3)
+    ax_tp.legend(fontsize=8)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
