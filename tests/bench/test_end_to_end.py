@@ -1,0 +1,78 @@
+"""A tiny benchmark run against the real service as a subprocess: a few requests, every figure filled."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bench.e2e import Scenario, measure
+from bench.inputs import load_pngs
+from bench.loadgen import LoadSpec, make_bodies
+from bench.server import RunningService, run_service
+from ml.classes import CLASSES
+from ml.model import WeightsMetadata, build_model, save_weights
+from ml.preprocessing import PreprocessSpec
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningService]:
+    weights = tmp_path_factory.mktemp("weights") / "tiny.safetensors"
+    metadata = WeightsMetadata(
+        architecture="paper_cnn",
+        classes=list(CLASSES),
+        preprocessing=PreprocessSpec(resize=72, crop=64),
+        temperature=1.0,
+        version="0.0.1-test",
+        name="bench-test-cnn",
+        metrics={},
+    )
+    save_weights(weights, build_model("paper_cnn", num_classes=len(CLASSES)).eval(), metadata)
+    settings = {"device": "cpu", "weights_path": str(weights), "max_batch_size": "4", "torch_threads": "1"}
+    with run_service(settings, ready_timeout_s=60) as running:
+        yield running
+
+
+@pytest.mark.parametrize("gradcam", [True, False])
+def test_a_few_requests_give_a_complete_row(service: RunningService, gradcam: bool) -> None:
+    pngs, source = load_pngs(2, data_dir=None)
+    assert "synthetic" in source
+    spec = LoadSpec(concurrency=2, gradcam=gradcam, max_requests=3, max_seconds=30, headers=service.headers)
+    scenario = Scenario("batching", {}, max_batch=4)
+
+    row = measure(service, scenario, make_bodies(pngs), spec)
+
+    assert (row.ok, row.errors) == (3, {})
+    assert row.throughput > 0
+    assert 0 < row.latency.p50_ms <= row.latency.p99_ms <= row.latency.max_ms
+    assert row.peak_rss_mb > 50
+    assert row.cpu_percent >= 0  # clock ticks: a few tiny requests may take less than one
+    assert not math.isnan(row.foreign_cpu_percent)
+    assert 1 <= row.model.batches <= 3
+    assert 1 <= row.model.mean_batch <= 2
+
+
+def test_refused_requests_are_counted_as_errors(service: RunningService) -> None:
+    pngs, _ = load_pngs(1, data_dir=None)
+    wrong_key = {"X-API-Key": "wrong"}
+    spec = LoadSpec(concurrency=1, gradcam=True, max_requests=2, max_seconds=30, headers=wrong_key)
+
+    row = measure(service, Scenario("batching", {}, 4), make_bodies(pngs, multipart=False), spec)
+
+    assert row.ok == 0
+    assert row.errors == {"HTTP 401": 2}
+    assert math.isnan(row.latency.p50_ms)
+
+
+def test_a_service_that_cannot_start_is_reported_with_its_log(tmp_path: Path) -> None:
+    missing = tmp_path / "missing.safetensors"
+    with (
+        pytest.raises(RuntimeError, match="exited") as failure,
+        run_service({"weights_path": str(missing)}, ready_timeout_s=60),
+    ):
+        pass
+    assert "missing.safetensors" in str(failure.value)
