@@ -56,7 +56,10 @@ class Settings(BaseSettings):
         default=5.0, ge=0, le=10_000, description="How long the first request of a batch waits for others."
     )
     queue_size: int = Field(
-        default=64, ge=1, le=100_000, description="Requests waiting for the model; beyond it 503."
+        default=64,
+        ge=1,
+        le=100_000,
+        description="Requests waiting for the model, including those still being read or decoded; then 503.",
     )
     request_timeout_s: float = Field(
         default=30.0, gt=0, le=3600, description="Deadline from arrival; past it 504 and the work is dropped."
