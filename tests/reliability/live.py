@@ -70,6 +70,7 @@ class LiveServer:
     """``python -m service`` on a free port; everything it prints is kept, line by line."""
 
     def __init__(self, settings: Mapping[str, Any], startup_timeout_s: float = 180.0) -> None:
+        self.settings = dict(settings)
         self.port = free_port()
         self.url = f"http://{HOST}:{self.port}"
         self._startup_timeout_s = startup_timeout_s

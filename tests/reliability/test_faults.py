@@ -28,6 +28,7 @@ from tests.service.images import encode, multipart, png_bytes
 from tests.service.test_errors import assert_problem
 
 from .answers import health_errors
+from .conftest import LIVE_SETTINGS
 from .figures import record
 from .live import API_KEY, AUTH, HOST, LiveServer, ThreadServer
 from .load import Outcome, exchange, predict_request
@@ -77,43 +78,41 @@ def start_upload(port: int, declared_length: int, sent: bytes, path: str = "/pre
 async def test_clients_vanishing_mid_upload_release_their_places_and_leave_the_service_healthy(
     live_server: LiveServer,
 ) -> None:
-    # More half-sent uploads than the queue has places: if a vanished client kept its place, the queue
-    # would stay full and every later request would be refused.
+    # More half-sent uploads than the queue has places: the surplus is refused at once; the others hold
+    # their places while their bodies trickle in. If a vanished client kept its place, the queue would
+    # stay full and every later request would be refused.
+    places = int(LIVE_SETTINGS["queue_size"])
+    uploads = places + 4
     body = png_bytes()
     async with httpx.AsyncClient(base_url=live_server.url, timeout=60) as client:
-        before = http_metric(
-            (await client.get("/metrics", headers=AUTH)).text,
-            "cxr_http_requests_total",
-            method="POST",
-            route="/predict",
-            status="499",
-        )
-        sockets = [start_upload(live_server.port, 200_000, body[:500]) for _ in range(12)]
-        await anyio.sleep(0.5)
+
+        async def counted(status: str) -> float:
+            text = (await client.get("/metrics", headers=AUTH)).text
+            return http_metric(
+                text, "cxr_http_requests_total", method="POST", route="/predict", status=status
+            )
+
+        async def wait_for(status: str, count: float) -> None:
+            deadline = time.monotonic() + 30
+            while await counted(status) < count:
+                assert time.monotonic() < deadline, f"never {count} answers {status}"
+                await anyio.sleep(0.05)
+
+        gone_before, refused_before = await counted("499"), await counted("503")
+        sockets = [start_upload(live_server.port, 200_000, body[:500]) for _ in range(uploads)]
+        await wait_for("503", refused_before + uploads - places)
         for sock in sockets:
             sock.close()
-
-        async def all_noticed() -> bool:
-            text = (await client.get("/metrics", headers=AUTH)).text
-            noticed = http_metric(
-                text, "cxr_http_requests_total", method="POST", route="/predict", status="499"
-            )
-            refused = http_metric(
-                text, "cxr_http_requests_total", method="POST", route="/predict", status="503"
-            )
-            return noticed - before >= 1 and noticed - before + refused >= 12
-
-        deadline = time.monotonic() + 30
-        while not await all_noticed():
-            assert time.monotonic() < deadline, "the server never noticed the clients had gone"
-            await anyio.sleep(0.1)
+        await wait_for("499", gone_before + places)
         answers = [
             await client.post("/predict", content=body, headers={**AUTH, "content-type": "image/png"})
-            for _ in range(10)
+            for _ in range(places + 2)
         ]
         ready = (await client.get("/readyz")).json()
+        gone, refused = await counted("499") - gone_before, await counted("503") - refused_before
 
-    assert [response.status_code for response in answers] == [200] * 10
+    assert (gone, refused) == (places, uploads - places)
+    assert [response.status_code for response in answers] == [200] * (places + 2)
     assert ready["queue_depth"] == 0
     assert live_server.alive
 
