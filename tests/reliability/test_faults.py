@@ -19,6 +19,7 @@ import httpx
 import pytest
 import torch
 from PIL import Image
+from prometheus_client.parser import text_string_to_metric_families
 
 from ml.gradcam import predict_with_cam
 from ml.model import PaperCNN
@@ -47,17 +48,10 @@ def metric(app: Any, name: str, labels: dict[str, str] | None = None) -> float:
 
 def http_metric(text: str, name: str, **labels: str) -> float:
     """One sample from Prometheus text (``/metrics`` of a live server); 0 when absent."""
-    wanted = ",".join(f'{key}="{value}"' for key, value in sorted(labels.items()))
-    for line in text.splitlines():
-        if line.startswith("#") or " " not in line:
-            continue
-        series, value = line.rsplit(" ", 1)
-        series_name, _, rest = series.partition("{")
-        if series_name != name:
-            continue
-        present = ",".join(sorted(rest.rstrip("}").split(","))) if rest else ""
-        if present == wanted:
-            return float(value)
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name and sample.labels == labels:
+                return float(sample.value)
     return 0.0
 
 
