@@ -221,7 +221,7 @@ async def test_requests_past_their_deadline_get_504_their_work_is_dropped_and_th
 async def test_shutdown_under_load_finishes_in_flight_requests_and_refuses_new_ones_clearly(
     make_settings: Callable[..., Settings], gate: Gate
 ) -> None:
-    settings = make_settings(api_keys=[API_KEY], max_batch_size=2, max_wait_ms=0, drain_timeout_s=20)
+    settings = make_settings(api_keys=[API_KEY], max_batch_size=1, max_wait_ms=0, drain_timeout_s=20)
     headers = {**AUTH, "content-type": "image/png"}
     body = png_bytes()
     # No keep-alive: each request its own connection, as independent hospital systems would send them.
@@ -236,7 +236,8 @@ async def test_shutdown_under_load_finishes_in_flight_requests_and_refuses_new_o
             ]
             await gate.wait_entered()
             worker = server.app.state.worker
-            await wait_until(lambda: worker.queue_depth >= 5, timeout_s=30)
+            # All seven received: one held in the model, six queued (none still being decoded).
+            await wait_until(lambda: worker.queue_depth == 6, timeout_s=30)
 
             server.terminate()
             await wait_until(lambda: worker.draining, timeout_s=10)
@@ -258,8 +259,9 @@ async def refusal_or_error(client: httpx.AsyncClient, headers: dict[str, str], b
         response = await client.post("/predict", content=body, headers=headers)
     except httpx.ConnectError:
         return "connection refused"
-    except httpx.RemoteProtocolError:
-        return "closed unanswered"  # accepted by the kernel, closed by the server before it read a byte
+    except (httpx.RemoteProtocolError, httpx.ReadError):
+        # Connected while the server was closing: it closed the connection before reading the request.
+        return "closed unanswered"
     if response.status_code == 503 and response.headers.get("retry-after"):
         return f"503 {response.json()['type'].rsplit(':', 1)[-1]}"
     return f"{response.status_code} {response.text[:200]}"
