@@ -77,3 +77,10 @@ def configure_logging(level: str = "INFO", stream: TextIO | None = None) -> None
         uvicorn_logger = logging.getLogger(name)
         uvicorn_logger.handlers.clear()
         uvicorn_logger.propagate = True
+    # The multipart parser logs offsets and byte values of malformed bodies and, when it spools, file
+    # names: request content, which never reaches our logs. Its failures surface as our own 400s.
+    for name in ("python_multipart", "multipart"):
+        quiet = logging.getLogger(name)
+        quiet.handlers.clear()
+        quiet.addHandler(logging.NullHandler())
+        quiet.propagate = False
