@@ -15,13 +15,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from bench import model_limit, report
 from bench.e2e import Row, Scenario, run_scenario
 from bench.inputs import DEFAULT_DATA_DIR, load_pngs
+from bench.limit import bracket, measure_limit
 from bench.loadgen import make_bodies
-from bench.quiet import QuietPolicy, foreign_during, measure_quietly
+from bench.quiet import QuietPolicy
 from bench.server import ROOT
 from service.settings import Settings
 
@@ -54,6 +53,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 2, 4, 8, 16])
     parser.add_argument(
         "--max-batch-size", type=int, default=DEFAULT_MAX_BATCH, help="the service's, when batching is on"
+    )
+    parser.add_argument(
+        "--limit-batch-sizes", type=int, nargs="+", help="model limit batches (default: 1 and max batch)"
     )
     parser.add_argument("--raw", action="store_true", help="send raw image/png bodies, not multipart")
     parser.add_argument("--processes", type=int, default=1, help="load-generator processes (GPU: 4+)")
@@ -95,25 +97,6 @@ def machine(device: str) -> dict[str, Any]:
     }
 
 
-def measure_limit(
-    weights: Path, device: str, batch_sizes: list[int], seconds: float, policy: QuietPolicy
-) -> dict[str, Any]:
-    """:func:`bench.model_limit.run`, each point rerun while other processes disturb it."""
-    model, torch_device = model_limit.load(weights, device)
-    rows = []
-    for batch in batch_sizes:
-        for cam in (False, True):
-            (row, foreign), attempts = measure_quietly(
-                lambda: foreign_during(
-                    lambda: model_limit.measure(model, torch_device, batch, cam, seconds)  # noqa: B023
-                ),
-                lambda measured: measured[1],
-                policy,
-            )
-            rows.append({**row, "foreign_cpu_percent": foreign, "attempts": attempts})
-    return {"device": model_limit.device_name(torch_device), "torch": torch.__version__, "rows": rows}
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     mode = FULL if args.full else QUICK
@@ -125,9 +108,9 @@ def main(argv: list[str] | None = None) -> int:
     info = machine(args.device)
     print(f"machine: {info['cpu']}, {info['cores']} cores, load average {info['load_average']}", flush=True)
 
-    batch_sizes = sorted({1, args.max_batch_size})
-    limit = measure_limit(args.weights, args.device, batch_sizes, mode.limit_seconds, policy)
-    model_limit.print_table(limit)
+    batch_sizes = sorted(set(args.limit_batch_sizes or [1, args.max_batch_size]))
+    limit_before = measure_limit(args.weights, args.device, batch_sizes, mode.limit_seconds, policy)
+    model_limit.print_table(limit_before)
 
     pngs, source = load_pngs(mode.images, None if args.synthetic else args.data)
     bodies = make_bodies(pngs, multipart=not args.raw)
@@ -148,6 +131,10 @@ def main(argv: list[str] | None = None) -> int:
             processes=args.processes,
             policy=policy,
         )
+    print("model limit again, after the end-to-end runs:", flush=True)
+    limit_after = measure_limit(args.weights, args.device, batch_sizes, mode.limit_seconds, policy)
+    model_limit.print_table(limit_after)
+    limit = bracket(limit_before, limit_after)
     report.attach_limits(rows, limit["rows"])
     goals = report.targets(rows, limit["rows"], "batching")
     info["load_average_end"] = list(os.getloadavg())

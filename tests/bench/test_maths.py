@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from bench.e2e import Row
+from bench.limit import bracket
 from bench.loadgen import make_bodies
 from bench.quiet import QuietPolicy, measure_quietly
 from bench.report import attach_limits, limit_for, table, targets
@@ -111,3 +112,14 @@ def test_disturbed_measurements_are_rerun_and_the_quietest_kept() -> None:
         lambda: next(stubborn), lambda value: value, QuietPolicy(retries=2, pause_s=0)
     )
     assert (result, attempts) == (70.0, 3)
+
+
+def test_the_limit_before_and_after_the_runs_is_averaged_and_both_kept() -> None:
+    before = {"device": "cpu", "rows": [{**LIMIT[1], "foreign_cpu_percent": 1.0}]}
+    after = {"device": "cpu", "rows": [{**LIMIT[1], "images_per_s": 28.0, "foreign_cpu_percent": 4.0}]}
+
+    (merged,) = bracket(before, after)["rows"]
+
+    assert merged["images_per_s"] == pytest.approx(30.0)
+    assert (merged["images_per_s_before"], merged["images_per_s_after"]) == (32.0, 28.0)
+    assert merged["foreign_cpu_percent"] == 4.0
