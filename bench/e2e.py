@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from bench.loadgen import Body, LoadResult, LoadSpec, run_load_processes
+from bench.loadgen import Body, LoadResult, LoadSpec, StartGate, run_load_processes
 from bench.quiet import QuietPolicy, measure_quietly
 from bench.resources import RssWatcher, cpu_snapshot, foreign_percent, usage
 from bench.scrape import ModelSide, model_side, parse_series
@@ -58,22 +58,26 @@ def measure(
     processes: int = 1,
 ) -> Row:
     """Drive ``service``; CPU, memory and the model's own metrics cover the counted requests only."""
-    measuring = threading.Event()
+    gate = StartGate()
     outcome: list[LoadResult] = []
 
     def drive() -> None:
-        outcome.append(run_load_processes(service.base_url, bodies, spec, processes, measuring))
+        outcome.append(run_load_processes(service.base_url, bodies, spec, processes, gate))
 
     load = threading.Thread(target=drive, daemon=True)
     load.start()
-    while not measuring.wait(0.05):
-        if not load.is_alive():
-            raise RuntimeError("the load generator ended before its warm-up did")
-    before_metrics = parse_series(service.metrics_text())
-    before = usage(service.pid)
-    machine_before = cpu_snapshot((service.pid, os.getpid()))
-    with RssWatcher(service.pid) as rss:
-        load.join()
+    try:
+        while not gate.warm.wait(0.05):
+            if not load.is_alive():
+                raise RuntimeError("the load generator ended before its warm-up did")
+        before_metrics = parse_series(service.metrics_text())
+        before = usage(service.pid)
+        machine_before = cpu_snapshot((service.pid, os.getpid()))
+        with RssWatcher(service.pid) as rss:
+            gate.go.set()
+            load.join()
+    finally:
+        gate.go.set()  # never leave the load generator waiting
     machine_after = cpu_snapshot((service.pid, os.getpid()))
     after = usage(service.pid)
     after_metrics = parse_series(service.metrics_text())

@@ -71,6 +71,16 @@ def _check(response: httpx.Response, gradcam: bool) -> str | None:
     return None
 
 
+@dataclass
+class StartGate:
+    """Lets the caller take its "before" readings between the warm-up and the first counted request."""
+
+    warm: threading.Event = field(default_factory=threading.Event)
+    """Set by the load generator once warmed up."""
+    go: threading.Event = field(default_factory=threading.Event)
+    """Set by the caller once it is ready; the counted requests start then."""
+
+
 @dataclass(frozen=True)
 class LoadSpec:
     concurrency: int
@@ -88,12 +98,9 @@ async def run_load(
     bodies: Sequence[Body],
     spec: LoadSpec,
     warmup: bool = True,
-    measuring: threading.Event | None = None,
+    gate: StartGate | None = None,
 ) -> LoadResult:
-    """Send up to ``max_requests`` (and none after ``max_seconds``) from ``concurrency`` clients.
-
-    ``measuring`` is set when the warm-up is over and the counted requests begin.
-    """
+    """Send up to ``max_requests`` (and none after ``max_seconds``) from ``concurrency`` clients."""
     url = f"{base_url}/predict?gradcam={'true' if spec.gradcam else 'false'}"
     result = LoadResult(concurrency=spec.concurrency, gradcam=spec.gradcam)
     errors: Counter[str] = Counter()
@@ -115,8 +122,9 @@ async def run_load(
             await asyncio.gather(*(send(i) for i in range(spec.concurrency)))
         if spec.start_at is not None:
             await asyncio.sleep(max(0.0, spec.start_at - time.time()))
-        if measuring is not None:
-            measuring.set()
+        if gate is not None:
+            gate.warm.set()
+            await asyncio.to_thread(gate.go.wait)
         issued = 0
         start = time.perf_counter()
         stop_at = start + spec.max_seconds
@@ -147,15 +155,16 @@ def run_load_processes(
     bodies: Sequence[Body],
     spec: LoadSpec,
     processes: int = 1,
-    measuring: threading.Event | None = None,
+    gate: StartGate | None = None,
     start_delay_s: float = 5.0,
 ) -> LoadResult:
     """:func:`run_load` with the clients spread over ``processes`` processes (1: in this one), merged.
 
-    Several processes warm up, then all start measuring at the same instant, ``start_delay_s`` from now.
+    Several processes warm up, then all start measuring at the same instant, ``start_delay_s`` from now;
+    ``gate.warm`` is set half a second before it (``gate.go`` is not waited for).
     """
     if processes <= 1:
-        return asyncio.run(run_load(base_url, bodies, spec, measuring=measuring))
+        return asyncio.run(run_load(base_url, bodies, spec, gate=gate))
     total = spec.concurrency
     shares = [n for n in (total // processes + (i < total % processes) for i in range(processes)) if n > 0]
     start_at = time.time() + start_delay_s
@@ -168,7 +177,7 @@ def run_load_processes(
         )
         for share in shares
     ]
-    timer = threading.Timer(max(0.0, start_at - time.time()), measuring.set) if measuring else None
+    timer = threading.Timer(max(0.0, start_at - 0.5 - time.time()), gate.warm.set) if gate else None
     if timer is not None:
         timer.start()
     context = multiprocessing.get_context("spawn")

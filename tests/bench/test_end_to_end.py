@@ -10,7 +10,7 @@ import pytest
 
 from bench.e2e import Scenario, measure
 from bench.inputs import load_pngs
-from bench.loadgen import LoadSpec, make_bodies
+from bench.loadgen import LoadSpec, StartGate, make_bodies, run_load_processes
 from bench.server import RunningService, run_service
 from ml.classes import CLASSES
 from ml.model import WeightsMetadata, build_model, save_weights
@@ -76,3 +76,15 @@ def test_a_service_that_cannot_start_is_reported_with_its_log(tmp_path: Path) ->
     ):
         pass
     assert "missing.safetensors" in str(failure.value)
+
+
+def test_clients_spread_over_processes_are_merged(service: RunningService) -> None:
+    pngs, _ = load_pngs(2, data_dir=None)
+    spec = LoadSpec(concurrency=3, gradcam=False, max_requests=6, max_seconds=30, headers=service.headers)
+    gate = StartGate()
+
+    result = run_load_processes(service.base_url, make_bodies(pngs), spec, 2, gate, start_delay_s=3)
+
+    assert gate.warm.is_set()
+    assert (result.concurrency, result.ok, result.errors) == (3, 6, {})
+    assert result.elapsed_s > 0
