@@ -31,6 +31,9 @@ from service.settings import Settings
 
 logger = logging.getLogger(__name__)
 
+_ADMITTED_POLL_S = 0.001
+"""While a batch waits for requests being decoded, how often it checks whether any is still on its way."""
+
 
 @dataclass(frozen=True)
 class Prediction:
@@ -63,7 +66,8 @@ class InferenceWorker:
         settings: Settings,
         metrics: ServiceMetrics,
     ) -> None:
-        self.model = model.to(device).eval()
+        # Channels-last runs the convolutions about 1.2-1.5x faster on CPU (oneDNN) and on GPU alike.
+        self.model = model.to(device).eval().to(memory_format=torch.channels_last)
         self.metadata = metadata
         self.sha256 = sha256
         self.device = device
@@ -103,6 +107,7 @@ class InferenceWorker:
         sizes = {1, self._max_batch} if self.device.type == "cuda" else {1}
         for size in sorted(sizes):
             inputs = torch.zeros(size, spec.channels, spec.crop, spec.crop, device=self.device)
+            inputs = inputs.contiguous(memory_format=torch.channels_last)
             predict_with_cam(self.model, inputs)
 
     @property
@@ -214,14 +219,23 @@ class InferenceWorker:
             self._serve(batch)
 
     def _collect(self, batch: list[_Job]) -> bool:
-        """Add queued jobs to ``batch`` until it is full or ``max_wait_ms`` passed; True when told to stop."""
+        """Add queued jobs to ``batch`` until it is full or none is left; True when told to stop.
+
+        With the queue empty it waits (at most ``max_wait_ms``) only while admitted requests are still being
+        read or decoded: a lone request does not idle the model for company that is not coming.
+        """
         until = time.monotonic() + self._max_wait_s
         while len(batch) < self._max_batch:
-            remaining = until - time.monotonic()
             try:
-                job = self._queue.get(timeout=remaining) if remaining > 0 else self._queue.get_nowait()
+                job = self._queue.get_nowait()
             except queue.Empty:
-                return False
+                remaining = until - time.monotonic()
+                if remaining <= 0 or not self._admitted:
+                    return False
+                try:
+                    job = self._queue.get(timeout=min(remaining, _ADMITTED_POLL_S))
+                except queue.Empty:
+                    continue
             if job is None:
                 return True
             batch.append(job)
@@ -272,6 +286,7 @@ class InferenceWorker:
     def _forward(self, jobs: list[_Job], started: float) -> list[Prediction]:
         t0 = time.perf_counter()
         inputs = torch.stack([job.inputs for job in jobs]).to(self.device, non_blocking=True)
+        inputs = inputs.contiguous(memory_format=torch.channels_last)
         result = predict_with_cam(self.model, inputs, with_cam=any(job.with_cam for job in jobs))
         probabilities = torch.softmax(result.logits / self.metadata.temperature, dim=1).cpu().tolist()
         targets = result.targets.cpu().tolist()
