@@ -16,7 +16,7 @@ from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 from ml.gradcam import GradCamResult, predict_with_cam
 from ml.model import PaperCNN
 from ml.preprocessing import PreprocessSpec, center_crop, resize_shorter
-from service.overlay import jet, make_canvas, overlay_size, project_cam, render_overlay
+from service.overlay import encode_png_rgb, jet, make_canvas, overlay_size, project_cam, render_overlay
 
 from .conftest import random_model
 from .images import pattern
@@ -126,6 +126,16 @@ def test_pixels_outside_the_crop_stay_gray_and_inside_are_coloured() -> None:
 
 def decode_png(data: str) -> np.ndarray:
     return np.asarray(Image.open(io.BytesIO(base64.b64decode(data))).convert("RGB"))
+
+
+@pytest.mark.parametrize(("height", "width"), [(1, 1), (3, 5), (307, 512), (512, 17)])
+def test_overlay_png_encoder_is_lossless(height: int, width: int) -> None:
+    rgb = np.random.default_rng(height * width).integers(0, 256, (height, width, 3), dtype=np.uint8)
+
+    image = Image.open(io.BytesIO(encode_png_rgb(rgb)))
+
+    assert (image.format, image.mode, image.size) == ("PNG", "RGB", (width, height))
+    assert np.array_equal(np.asarray(image), rgb)
 
 
 def test_overlay_size_keeps_aspect_and_never_enlarges() -> None:
