@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from playwright.sync_api import Page, Playwright, Route
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def weights_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("weights") / "random.safetensors"
     save_weights(
@@ -40,25 +40,25 @@ def _serve(weights: Path, api_keys: list[str], max_wait_ms: float = 0.0) -> Iter
         service.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def service_url(weights_file: Path) -> Iterator[str]:
     """The service without API keys."""
     yield from _serve(weights_file, [])
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def keyed_service_url(weights_file: Path) -> Iterator[str]:
     """The service with one API key, ``harness.API_KEY``."""
     yield from _serve(weights_file, [API_KEY])
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def slow_service_url(weights_file: Path) -> Iterator[str]:
     """The service holding each request about 2.5 s (its batching wait), to see the page while it waits."""
     yield from _serve(weights_file, [], max_wait_ms=2500.0)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def playwright_instance() -> Iterator[Playwright]:
     from playwright.sync_api import sync_playwright
 
