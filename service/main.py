@@ -14,6 +14,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from ml.model import WeightsError
+from service.allocator import keep_freed_memory
 from service.auth import ApiKeyVerifier
 from service.device import StartupError
 from service.dicom import configure_pydicom
@@ -47,6 +48,7 @@ def _version() -> str:
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
+    keep_freed_memory()  # before the model allocates: no page faults on every forward pass
     if settings.torch_threads:
         torch.set_num_threads(settings.torch_threads)
     app.state.decode_limiter = anyio.CapacityLimiter(settings.decode_concurrency)
