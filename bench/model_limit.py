@@ -15,6 +15,7 @@ import torch
 
 from ml.gradcam import predict_with_cam
 from ml.model import PaperCNN, build_model, load_weights
+from service.allocator import keep_freed_memory
 
 
 def measure(
@@ -55,7 +56,9 @@ def device_name(device: torch.device) -> str:
 
 
 def load(weights: Path | None, device_type: str) -> tuple[PaperCNN, torch.device]:
-    """The model as the service runs it: eval mode, on ``device``, channels-last (faster on CPU and GPU)."""
+    """The model as the service runs it: eval mode, on ``device``, channels-last (faster on CPU and GPU),
+    with the service's malloc settings (:mod:`service.allocator`)."""
+    keep_freed_memory()
     device = torch.device(device_type)
     model = load_weights(weights).model if weights else build_model("paper_cnn").eval()
     return model.to(device).to(memory_format=torch.channels_last), device
