@@ -10,10 +10,13 @@ import argparse
 import os
 import platform
 import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import torch
 
 from bench import model_limit, report
 from bench.e2e import Row, Scenario, run_scenario
@@ -42,12 +45,12 @@ FULL = Mode(limit_seconds=5.0, max_requests=2000, max_seconds=15.0, images=200)
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog="python -m bench", description=__doc__, formatter_class=argparse.ArgumentDefaultsHelpFormatter
     )
     parser.add_argument("--full", action="store_true", help="longer runs, more images")
-    parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
-    parser.add_argument("--weights", type=Path, default=DEFAULT_WEIGHTS)
-    parser.add_argument("--out", type=Path, default=ROOT / "artifacts" / "bench")
+    parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"), help="model limit and service")
+    parser.add_argument("--weights", type=Path, default=DEFAULT_WEIGHTS, help="safetensors weights")
+    parser.add_argument("--out", type=Path, default=ROOT / "artifacts" / "bench", help="report folder")
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA_DIR, help="X-rays to send, when present")
     parser.add_argument("--synthetic", action="store_true", help="send generated PNGs even if --data exists")
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 2, 4, 8, 16])
@@ -55,12 +58,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--max-batch-size", type=int, default=DEFAULT_MAX_BATCH, help="the service's, when batching is on"
     )
     parser.add_argument(
-        "--limit-batch-sizes", type=int, nargs="+", help="model limit batches (default: 1 and max batch)"
+        "--limit-batch-sizes", type=int, nargs="+", help="model limit batches; unset: 1 and max batch"
     )
     parser.add_argument("--raw", action="store_true", help="send raw image/png bodies, not multipart")
     parser.add_argument("--processes", type=int, default=1, help="load-generator processes (GPU: 4+)")
-    parser.add_argument("--max-requests", type=int, help="per run (overrides the mode)")
-    parser.add_argument("--max-seconds", type=float, help="per run (overrides the mode)")
+    parser.add_argument("--max-requests", type=int, help="per run; unset: the mode's")
+    parser.add_argument("--max-seconds", type=float, help="per run; unset: the mode's")
     parser.add_argument(
         "--max-foreign",
         type=float,
@@ -99,6 +102,9 @@ def machine(device: str) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.device == "cuda" and not torch.cuda.is_available():
+        print("--device cuda: torch sees no CUDA device here", file=sys.stderr)
+        return 2
     mode = FULL if args.full else QUICK
     max_requests = args.max_requests or mode.max_requests
     max_seconds = args.max_seconds or mode.max_seconds
