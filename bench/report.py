@@ -112,19 +112,20 @@ def plot(path: Path, rows: Sequence[Row], title: str) -> None:
     import matplotlib.pyplot as plt
 
     fig, (ax_tp, ax_p99) = plt.subplots(1, 2, figsize=(12, 4.5))
-    series = sorted({(r.scenario, r.gradcam) for r in rows})
-    for scenario, gradcam in series:
+    scenarios = sorted({r.scenario for r in rows})
+    for scenario, gradcam in sorted({(r.scenario, r.gradcam) for r in rows}):
         picked = sorted(
             (r for r in rows if (r.scenario, r.gradcam) == (scenario, gradcam)), key=lambda r: r.concurrency
         )
         xs = [r.concurrency for r in picked]
+        colour = f"C{2 * scenarios.index(scenario) + (0 if gradcam else 1)}"
+        style = {"color": colour, "marker": "o", "linestyle": "-" if gradcam else "--"}
         label = f"{scenario}, Grad-CAM {'on' if gradcam else 'off'}"
-        style = "-" if gradcam else "--"
-        line = ax_tp.plot(xs, [r.throughput for r in picked], style, marker="o", label=label)[0]
-        ax_p99.plot(xs, [r.latency.p99_ms for r in picked], style, marker="o", color=line.get_color())
+        ax_tp.plot(xs, [r.throughput for r in picked], label=label, **style)
+        ax_p99.plot(xs, [r.latency.p99_ms for r in picked], **style)
         limit = picked[0].limit_images_per_s
         if not math.isnan(limit):
-            ax_tp.axhline(limit, color=line.get_color(), linestyle=":", linewidth=1)
+            ax_tp.axhline(limit, color=colour, linestyle=":", linewidth=1)
     ax_tp.set(xscale="log", xlabel="concurrency", ylabel="requests/s (dotted: model limit)", ylim=(0, None))
     ax_p99.set(xscale="log", xlabel="concurrency", ylabel="p99 latency (ms)", ylim=(0, None))
     for ax in (ax_tp, ax_p99):
