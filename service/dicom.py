@@ -67,7 +67,10 @@ def decode_dicom(data: bytes, max_pixels: int) -> np.ndarray:
         raise InvalidImageError(f"The DICOM pixel data has shape {stored.shape}, expected {rows}x{columns}.")
     if photometric in _COLOUR:
         bits = int(dataset.get("BitsStored", 8))
-        return np.asarray(np.asarray(stored, dtype=np.float64) @ _LUMA / (2**bits - 1), dtype=np.float64)
+        # Multiply and sum, not ``@``: a BLAS call leaves OpenBLAS's threads spinning, which slows the next
+        # forward pass by half on a small CPU.
+        luma = (np.asarray(stored, dtype=np.float64) * _LUMA).sum(axis=-1)
+        return np.asarray(luma / (2**bits - 1), dtype=np.float64)
     try:
         values = np.asarray(apply_modality_lut(stored, dataset), dtype=np.float64)
         gray = _apply_voi(values, dataset)
