@@ -31,8 +31,8 @@ def weights_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def _serve(weights: Path, api_keys: list[str], max_wait_ms: float = 0.0) -> Iterator[str]:
-    service = ServiceThread(weights, api_keys, max_wait_ms)
+def _serve(weights: Path, api_keys: list[str], hold_predictions_s: float = 0.0) -> Iterator[str]:
+    service = ServiceThread(weights, api_keys, hold_predictions_s)
     service.start()
     try:
         yield service.url
@@ -54,8 +54,8 @@ def keyed_service_url(weights_file: Path) -> Iterator[str]:
 
 @pytest.fixture(scope="package")
 def slow_service_url(weights_file: Path) -> Iterator[str]:
-    """The service holding each request about 2.5 s (its batching wait), to see the page while it waits."""
-    yield from _serve(weights_file, [], max_wait_ms=2500.0)
+    """The service holding each prediction 2.5 s before it starts, to see the page while it waits."""
+    yield from _serve(weights_file, [], hold_predictions_s=2.5)
 
 
 @pytest.fixture(scope="package")

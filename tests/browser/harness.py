@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import socket
 import threading
@@ -11,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import uvicorn
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from service.main import create_app
 from service.settings import load_settings
@@ -41,19 +43,34 @@ def why_no_browser() -> str | None:
     return None
 
 
+class HeldPredictions:
+    """Holds every ``POST /predict`` for ``seconds`` before the app sees it: the page can be seen waiting."""
+
+    def __init__(self, app: ASGIApp, seconds: float) -> None:
+        self.app = app
+        self.seconds = seconds
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] == "/predict":
+            await asyncio.sleep(self.seconds)
+        await self.app(scope, receive, send)
+
+
 class ServiceThread:
     """The real app (``create_app``) served by uvicorn on 127.0.0.1:<free port>, in a daemon thread."""
 
-    def __init__(self, weights: Path, api_keys: list[str], max_wait_ms: float = 0.0) -> None:
+    def __init__(self, weights: Path, api_keys: list[str], hold_predictions_s: float = 0.0) -> None:
         settings = load_settings(
             weights_path=weights,
             api_keys=api_keys,
             device="cpu",
             torch_threads=2,
             log_level="WARNING",
-            max_wait_ms=max_wait_ms,
         )
-        config = uvicorn.Config(create_app(settings), log_level="warning", access_log=False, lifespan="on")
+        app: ASGIApp = create_app(settings)
+        if hold_predictions_s:
+            app = HeldPredictions(app, hold_predictions_s)
+        config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on")
         self.server = uvicorn.Server(config)
         # Bound here, handed to uvicorn: no window in which another process could take the port.
         self.socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
