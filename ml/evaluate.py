@@ -18,6 +18,7 @@ from torch import nn
 from ml.classes import CLASSES
 from ml.data import decode_all, discover, read_split, stratified_limit
 from ml.model import load_weights
+from ml.outputs import write_eval_outputs
 from ml.preprocessing import PreprocessSpec, eval_batch
 
 logger = logging.getLogger(__name__)
@@ -57,8 +58,6 @@ def main(
     subset: str = "val",
     seed: int = 0,
 ) -> dict[str, Any]:
-    from ml.outputs import write_eval_outputs
-
     loaded = load_weights(weights, expected_classes=list(CLASSES))
     dev = resolve_device(device)
     dataset = discover(data_dir)

@@ -83,11 +83,8 @@ def load_data(cfg: TrainConfig, data_dir: Path, out: Path, spec: PreprocessSpec,
     dataset = discover(data_dir)
     samples = stratified_limit(dataset.samples, cfg.limit, cfg.seed) if cfg.limit else dataset.samples
     train, val = split_by_group(samples, cfg.val_fraction, cfg.seed)
-    split_sha = write_split(out / f"split.rank{env.rank}.csv", dataset.root, train, val)
-    if env.main:
-        (out / f"split.rank{env.rank}.csv").replace(out / "split.csv")
-    else:
-        (out / f"split.rank{env.rank}.csv").unlink()
+    # Every rank draws the same split; only the main one writes it (the others never read it back).
+    split_sha = write_split(out / "split.csv", dataset.root, train, val) if env.main else ""
     workers = min(16, os.cpu_count() or 1)
     start = time.perf_counter()
     train_x = decode_all(train, spec, workers).to(env.device)

@@ -12,9 +12,7 @@ from bench.e2e import Scenario, measure
 from bench.inputs import load_pngs
 from bench.loadgen import LoadSpec, StartGate, make_bodies, run_load_processes
 from bench.server import RunningService, run_service
-from ml.classes import CLASSES
-from ml.model import WeightsMetadata, build_model, save_weights
-from ml.preprocessing import PreprocessSpec
+from tests.service.conftest import write_random_weights
 
 pytestmark = pytest.mark.slow
 
@@ -22,16 +20,7 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningService]:
     weights = tmp_path_factory.mktemp("weights") / "tiny.safetensors"
-    metadata = WeightsMetadata(
-        architecture="paper_cnn",
-        classes=list(CLASSES),
-        preprocessing=PreprocessSpec(resize=72, crop=64),
-        temperature=1.0,
-        version="0.0.1-test",
-        name="bench-test-cnn",
-        metrics={},
-    )
-    save_weights(weights, build_model("paper_cnn", num_classes=len(CLASSES)).eval(), metadata)
+    write_random_weights(weights)
     settings = {"device": "cpu", "weights_path": str(weights), "max_batch_size": "4", "torch_threads": "1"}
     with run_service(settings, ready_timeout_s=60) as running:
         yield running

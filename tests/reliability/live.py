@@ -23,31 +23,14 @@ from typing import IO, Any, Final
 import httpx
 import uvicorn
 
-from ml.classes import CLASSES
-from ml.model import WeightsMetadata, save_weights
 from service.__main__ import DrainingServer
 from service.main import begin_drain, create_app
 from service.settings import Settings
-from tests.service.conftest import TEST_SPEC, TEST_TEMPERATURE, random_model
 
 REPO: Final = Path(__file__).resolve().parents[2]
 HOST: Final = "127.0.0.1"
 API_KEY: Final = "reliability-key-8c41d2"
 AUTH: Final = {"Authorization": f"Bearer {API_KEY}"}
-
-
-def write_random_weights(path: Path) -> Path:
-    """The same small random network and preprocessing the service tests use, for scripts outside pytest."""
-    metadata = WeightsMetadata(
-        architecture="paper_cnn",
-        classes=list(CLASSES),
-        preprocessing=TEST_SPEC,
-        temperature=TEST_TEMPERATURE,
-        version="0.0.1-test",
-        name="random-test-cnn",
-    )
-    save_weights(path, random_model(), metadata)
-    return path
 
 
 def free_port() -> int:

@@ -54,9 +54,8 @@ def random_model(seed: int = 0) -> PaperCNN:
     return model.eval()
 
 
-@pytest.fixture(scope="session")
-def weights_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("weights") / "random.safetensors"
+def write_random_weights(path: Path, metrics: dict[str, Any] | None = None) -> Path:
+    """The small random network and test preprocessing, as a weights file (also used outside pytest)."""
     metadata = WeightsMetadata(
         architecture="paper_cnn",
         classes=list(CLASSES),
@@ -64,10 +63,16 @@ def weights_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
         temperature=TEST_TEMPERATURE,
         version="0.0.1-test",
         name="random-test-cnn",
-        metrics={"test": {"accuracy": 0.33}},
+        metrics=metrics or {},
     )
     save_weights(path, random_model(), metadata)
     return path
+
+
+@pytest.fixture(scope="session")
+def weights_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("weights") / "random.safetensors"
+    return write_random_weights(path, metrics={"test": {"accuracy": 0.33}})
 
 
 @pytest.fixture(scope="session")

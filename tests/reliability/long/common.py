@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from tests.reliability.conftest import LIVE_SETTINGS
-from tests.reliability.live import LiveServer, write_random_weights
+from tests.reliability.live import LiveServer
+from tests.service.conftest import write_random_weights
 
 
 @contextmanager
