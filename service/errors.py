@@ -100,6 +100,20 @@ class ImageTooSmallError(ServiceError):
     example = "The image is 40x40 pixels; each side must be at least 64."
 
 
+class OutOfScopeError(ServiceError):
+    """Only with ``CXR_REJECT_OUT_OF_SCOPE=true``: the input assessment found no frontal chest X-ray."""
+
+    status, kind, title = 422, "out-of-scope", "Not a frontal chest X-ray"
+    example = (
+        "The image is out of the model's scope (reasons: not_frontal_chest_xray); it answers only for "
+        "frontal chest radiographs."
+    )
+
+    def __init__(self, detail: str, reasons: list[str]) -> None:
+        super().__init__(detail)
+        self.reasons = reasons
+
+
 class ServiceUnavailableError(ServiceError):
     status = 503
 
@@ -144,6 +158,7 @@ DOCUMENTED_ERRORS: tuple[type[ServiceError], ...] = (
     MissingFileError,
     InvalidImageError,
     ImageTooSmallError,
+    OutOfScopeError,
     QueueFullError,
     NotReadyError,
     DrainingError,

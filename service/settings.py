@@ -88,6 +88,11 @@ class Settings(BaseSettings):
     overlay_max_side: int = Field(
         default=512, ge=16, le=8192, description="Longest side of the Grad-CAM overlay PNG."
     )
+    reject_out_of_scope: bool = Field(
+        default=False,
+        description="Answer 422 out-of-scope instead of a prediction when the image is not a frontal chest "
+        "X-ray; by default the prediction comes with assessment.in_scope=false.",
+    )
     api_keys: Annotated[list[SecretStr], NoDecode] = Field(
         default_factory=list,
         description="Comma-separated API keys; when set, all but /healthz and /readyz need one.",
