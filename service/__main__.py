@@ -10,9 +10,9 @@ from types import FrameType
 
 import uvicorn
 
-from service.logging import configure_logging
+from service.logs import configure_logging
 from service.main import begin_drain, create_app
-from service.settings import SettingsError, get_settings
+from service.settings import SettingsError, settings_from_env
 
 
 class DrainingServer(uvicorn.Server):
@@ -36,7 +36,7 @@ class DrainingServer(uvicorn.Server):
 
 def main(argv: Sequence[str] | None = None) -> int:
     try:
-        settings = get_settings()
+        settings = settings_from_env()
     except SettingsError as exc:
         print(exc, file=sys.stderr)
         return 2

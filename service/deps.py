@@ -24,6 +24,7 @@ def _settings(request: Request) -> Settings:
 
 
 async def get_app_settings(request: Request) -> Settings:
+    """The settings this app was built with (``create_app(settings)``), not a new read of the environment."""
     return _settings(request)
 
 

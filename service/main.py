@@ -24,7 +24,7 @@ from service.middleware import RequestContextMiddleware
 from service.openapi import DocumentedFastAPI
 from service.routes import router
 from service.routes.web import mount_web
-from service.settings import Settings, get_settings
+from service.settings import Settings, settings_from_env
 from service.worker import InferenceWorker
 
 logger = logging.getLogger(__name__)
@@ -74,7 +74,7 @@ def begin_drain(app: FastAPI) -> None:
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
-    settings = settings or get_settings()
+    settings = settings or settings_from_env()
     configure_pydicom()
     metrics = ServiceMetrics()
     app = DocumentedFastAPI(

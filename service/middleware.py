@@ -16,23 +16,13 @@ from starlette.datastructures import Headers, MutableHeaders
 from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service.logging import request_id_var
+from service.logs import REQUEST_STATE_FIELDS, request_id_var
 from service.metrics import ServiceMetrics
 
 logger = logging.getLogger("service.access")
 
 _REQUEST_ID: Final = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 _QUIET_ROUTES: Final = frozenset({"/healthz", "/readyz", "/metrics"})
-_STATE_FIELDS: Final = (
-    "problem",
-    "device",
-    "image_kind",
-    "image_width",
-    "image_height",
-    "batch_size",
-    "queue_ms",
-    "inference_ms",
-)
 
 
 def match_template(scope: Scope) -> str:
@@ -110,7 +100,7 @@ class RequestContextMiddleware:
     ) -> None:
         self.metrics.requests.labels(method, route, str(status)).inc()
         self.metrics.latency.labels(method, route).observe(elapsed)
-        fields: dict[str, Any] = {key: state[key] for key in _STATE_FIELDS if key in state}
+        fields: dict[str, Any] = {key: state[key] for key in REQUEST_STATE_FIELDS if key in state}
         level = logging.DEBUG if route in _QUIET_ROUTES and status < 400 else logging.INFO
         logger.log(
             level,

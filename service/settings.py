@@ -140,6 +140,10 @@ def load_settings(**overrides: Any) -> Settings:
 
 
 @lru_cache(maxsize=1)
-def get_settings() -> Settings:
-    """The process's settings, read once from the environment."""
+def settings_from_env() -> Settings:
+    """The process's settings, read once from the ``CXR_*`` environment (cached).
+
+    Only the entry points call it (``python -m service``, :func:`service.main.create_app` without
+    settings). Routes take the settings the app was built with: ``service.deps.SettingsDep``.
+    """
     return load_settings()

@@ -13,7 +13,7 @@ import torch
 from ml.classes import CLASSES
 from ml.model import PaperCNN, WeightsMetadata, build_model, save_weights
 from ml.preprocessing import PreprocessSpec
-from service.settings import Settings, get_settings, load_settings
+from service.settings import Settings, load_settings, settings_from_env
 
 from .harness import Gate, Service, serve
 
@@ -39,9 +39,9 @@ def _isolated_environment() -> Iterator[None]:
 
 @pytest.fixture(autouse=True)
 def _fresh_settings_cache() -> Iterator[None]:
-    get_settings.cache_clear()
+    settings_from_env.cache_clear()
     yield
-    get_settings.cache_clear()
+    settings_from_env.cache_clear()
 
 
 def random_model(seed: int = 0) -> PaperCNN:

@@ -14,7 +14,7 @@ from service.__main__ import main
 from service.device import StartupError
 from service.main import create_app
 from service.routes.web import mount_web
-from service.settings import Settings, SettingsError, get_settings
+from service.settings import Settings, SettingsError, settings_from_env
 
 from .harness import serve
 
@@ -39,7 +39,7 @@ def test_environment_variables_with_the_prefix_configure_the_service(monkeypatch
     monkeypatch.setenv("CXR_CORS_ORIGINS", '["https://a.example", "https://b.example"]')
     monkeypatch.setenv("CXR_LOG_LEVEL", "debug")
 
-    settings = get_settings()
+    settings = settings_from_env()
 
     assert settings.max_batch_size == 16 and settings.device == "cpu"
     assert [key.get_secret_value() for key in settings.api_keys] == ["alpha-key", "beta-key"]
@@ -63,7 +63,7 @@ def test_an_invalid_value_fails_naming_the_variable(
     monkeypatch.setenv(name, value)
 
     with pytest.raises(SettingsError) as raised:
-        get_settings()
+        settings_from_env()
 
     assert shown in str(raised.value)
     assert "good-key" not in str(raised.value)

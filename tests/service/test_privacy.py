@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from service.logging import JsonFormatter
+from service.logs import JsonFormatter
 
 from .harness import Service
 from .images import dicom_bytes, multipart, pattern, png_bytes, to_uint8
