@@ -1,22 +1,36 @@
-"""The service's exceptions and the one place that turns any failure into ``application/problem+json``.
+"""The service's exceptions: each concrete :class:`ServiceError` class is one problem type (RFC 9457).
 
-Each :class:`ServiceError` subclass is one documented problem type (RFC 9457). Anything else that escapes a
-route is a bug: it is logged with its traceback and answered with a 500, never with a 4xx.
+A problem's type is ``urn:cxr-service:problem:`` followed by its class's kind; :mod:`service.problems`
+turns them, and any other failure, into ``application/problem+json``. The classes, with status and kind::
+
+    ServiceError                        500 internal-error
+    ├── MalformedRequestError           400 malformed-request
+    ├── UnauthorizedError               401 unauthorized
+    ├── PayloadTooLargeError            413 payload-too-large
+    ├── ImageTooLargeError              413 image-too-large
+    ├── UnsupportedMediaTypeError       415 unsupported-media-type
+    ├── MissingDecoderError             415 missing-decoder
+    ├── InvalidRequestError             422 invalid-request
+    ├── MissingFileError                422 missing-file
+    ├── InvalidImageError               422 invalid-image
+    ├── ImageTooSmallError              422 image-too-small
+    ├── OutOfScopeError                 422 out-of-scope
+    ├── ServiceUnavailableError         503 (abstract: never raised itself)
+    │   ├── QueueFullError              503 queue-full
+    │   ├── NotReadyError               503 not-ready
+    │   └── DrainingError               503 draining
+    ├── DeadlineExceededError           504 deadline-exceeded
+    └── ClientDisconnectedError         499 client-closed-request (undocumented: nobody reads it)
+
+:data:`DOCUMENTED_ERRORS`, what the OpenAPI document lists, is every class of this tree but the abstract
+and undocumented ones.
 """
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Mapping
-from http import HTTPStatus
+import re
+from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar
-
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
-from starlette.exceptions import HTTPException as StarletteHTTPException
-
-logger = logging.getLogger(__name__)
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 PROBLEM_TYPE_PREFIX = "urn:cxr-service:problem:"
@@ -27,8 +41,20 @@ class ServiceError(Exception):
     kind: ClassVar[str] = "internal-error"
     title: ClassVar[str] = "Internal server error"
     example: ClassVar[str] = "An unexpected error occurred; it has been logged with this request id."
+    abstract: ClassVar[bool] = False
+    """A grouping class, never raised itself (it has no problem type of its own)."""
+    documented: ClassVar[bool] = True
+    """Listed in the OpenAPI document, as a problem a client can receive."""
+
+    def __init_subclass__(cls, *, abstract: bool = False, documented: bool = True, **kwargs: Any) -> None:
+        # Set on every class, so neither flag is inherited by a subclass.
+        super().__init_subclass__(**kwargs)
+        cls.abstract = abstract
+        cls.documented = documented and not abstract
 
     def __init__(self, detail: str, *, headers: Mapping[str, str] | None = None) -> None:
+        if type(self).abstract:
+            raise TypeError(f"{type(self).__name__} is abstract; raise one of its subclasses")
         super().__init__(detail)
         self.detail = detail
         self.headers = dict(headers or {})
@@ -114,8 +140,10 @@ class OutOfScopeError(ServiceError):
         self.reasons = reasons
 
 
-class ServiceUnavailableError(ServiceError):
-    status = 503
+class ServiceUnavailableError(ServiceError, abstract=True):
+    """This instance cannot take the request now; a retry (``Retry-After``) may succeed."""
+
+    status, kind, title = 503, "service-unavailable", "Service unavailable"
 
     def __init__(self, detail: str, *, retry_after_s: int) -> None:
         super().__init__(detail, headers={"Retry-After": str(retry_after_s)})
@@ -141,111 +169,34 @@ class DeadlineExceededError(ServiceError):
     example = "No answer within the 30 s deadline; the work was dropped."
 
 
-class ClientDisconnectedError(ServiceError):
+class ClientDisconnectedError(ServiceError, documented=False):
     """The client went away; nobody reads this response, the status is for the logs (nginx's 499)."""
 
     status, kind, title = 499, "client-closed-request", "Client closed request"
 
 
+def _descendants(cls: type[ServiceError]) -> Iterator[type[ServiceError]]:
+    for subclass in cls.__subclasses__():
+        yield subclass
+        yield from _descendants(subclass)
+
+
 DOCUMENTED_ERRORS: tuple[type[ServiceError], ...] = (
-    MalformedRequestError,
-    UnauthorizedError,
-    PayloadTooLargeError,
-    ImageTooLargeError,
-    UnsupportedMediaTypeError,
-    MissingDecoderError,
-    InvalidRequestError,
-    MissingFileError,
-    InvalidImageError,
-    ImageTooSmallError,
-    OutOfScopeError,
-    QueueFullError,
-    NotReadyError,
-    DrainingError,
-    DeadlineExceededError,
+    *(error for error in _descendants(ServiceError) if error.documented),
     ServiceError,
 )
-"""Every problem a client can receive, for the OpenAPI document."""
+"""Every problem a client can receive, for the OpenAPI document: the tree above, in definition order."""
+
+_OBJECT_REPR = re.compile(r"\s*<[^<>]* at 0x[0-9a-fA-F]+>")
+_ADDRESS = re.compile(r"\s+at 0x[0-9a-fA-F]+")
 
 
 def summarize(exc: BaseException) -> str:
-    """A decoder's exception as one short line for a problem's detail (never logged: it may quote data)."""
-    lines = str(exc).strip().splitlines()
+    """A decoder's exception as one short line for a problem's detail (never logged: it may quote data).
+
+    Python object reprs and addresses (``<_io.BytesIO object at 0x7f...>``) are dropped: they mean
+    nothing to a client, and an address tells an attacker about the process's memory layout.
+    """
+    text = _ADDRESS.sub("", _OBJECT_REPR.sub("", str(exc)))
+    lines = text.strip().splitlines()
     return f"{type(exc).__name__}: {lines[0][:200]}" if lines else type(exc).__name__
-
-
-def request_id_of(request: Request) -> str:
-    return str(getattr(request.state, "request_id", ""))
-
-
-def problem_response(
-    request: Request,
-    *,
-    status: int,
-    type_uri: str,
-    title: str,
-    detail: str,
-    headers: Mapping[str, str] | None = None,
-) -> JSONResponse:
-    request_id = request_id_of(request)
-    request.state.problem = type_uri.removeprefix(PROBLEM_TYPE_PREFIX)
-    body: dict[str, Any] = {
-        "type": type_uri,
-        "title": title,
-        "status": status,
-        "detail": detail,
-        "request_id": request_id,
-    }
-    all_headers = {"X-Request-ID": request_id, **(headers or {})}
-    return JSONResponse(body, status_code=status, headers=all_headers, media_type=PROBLEM_MEDIA_TYPE)
-
-
-async def _on_service_error(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, ServiceError)
-    return problem_response(
-        request,
-        status=exc.status,
-        type_uri=exc.type_uri(),
-        title=exc.title,
-        detail=exc.detail,
-        headers=exc.headers,
-    )
-
-
-async def _on_http_exception(request: Request, exc: Exception) -> JSONResponse:
-    """Routing errors (404, 405) raised by Starlette itself."""
-    assert isinstance(exc, StarletteHTTPException)
-    phrase = HTTPStatus(exc.status_code).phrase
-    detail = exc.detail if isinstance(exc.detail, str) else phrase
-    return problem_response(
-        request,
-        status=exc.status_code,
-        type_uri="about:blank",
-        title=phrase,
-        detail=detail,
-        headers=exc.headers,
-    )
-
-
-def _describe_location(loc: tuple[int | str, ...]) -> str:
-    if len(loc) >= 2 and loc[0] in {"query", "header", "path"}:
-        return f"{loc[0]} parameter {'.'.join(map(str, loc[1:]))!r}"
-    return ".".join(map(str, loc)) or "request"
-
-
-async def _on_validation_error(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, RequestValidationError)
-    detail = "; ".join(f"{_describe_location(tuple(e['loc']))}: {e['msg']}" for e in exc.errors())
-    return await _on_service_error(request, InvalidRequestError(detail or "invalid request"))
-
-
-async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
-    logger.error("unhandled exception", exc_info=exc, extra={"error_type": type(exc).__name__})
-    return await _on_service_error(request, ServiceError(ServiceError.example))
-
-
-def install_error_handlers(app: FastAPI) -> None:
-    app.add_exception_handler(ServiceError, _on_service_error)
-    app.add_exception_handler(StarletteHTTPException, _on_http_exception)
-    app.add_exception_handler(RequestValidationError, _on_validation_error)
-    app.add_exception_handler(Exception, _on_unexpected)

@@ -18,10 +18,10 @@ from service.allocator import keep_freed_memory
 from service.auth import ApiKeyVerifier
 from service.device import StartupError
 from service.dicom import configure_pydicom
-from service.errors import install_error_handlers
 from service.metrics import ServiceMetrics
 from service.middleware import RequestContextMiddleware
 from service.openapi import DocumentedFastAPI
+from service.problems import install_error_handlers
 from service.routes import router
 from service.routes.web import mount_web
 from service.settings import Settings, settings_from_env
