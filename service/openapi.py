@@ -1,4 +1,5 @@
-"""OpenAPI documentation that FastAPI cannot infer: problem responses and the hand-parsed request body."""
+"""OpenAPI documentation that FastAPI cannot infer: problem responses, the hand-parsed request body, and the
+model's class names as the enum of every field that holds one."""
 
 from __future__ import annotations
 
@@ -6,10 +7,13 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from ml.classes import CLASSES
 from service.errors import DOCUMENTED_ERRORS, PROBLEM_MEDIA_TYPE, ServiceError
 from service.schemas import Problem
 from service.upload import FILE_FIELD, RAW_IMAGE_TYPES
 
+_CLASS_FIELDS: tuple[tuple[str, str], ...] = (("PredictionResponse", "label"), ("GradCam", "target"))
+"""(schema, property) pairs whose value is one of the model's classes."""
 _PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
 _REQUEST_ID_EXAMPLE = "5f0c8a4e2b9d4c1e8f7a6b5c4d3e2f10"
 
@@ -86,13 +90,23 @@ PREDICT_OPENAPI_EXTRA: dict[str, Any] = {
 }
 
 
+def _name_the_classes(components: dict[str, Any]) -> None:
+    """A plain ``str`` in the Python model; an enum in the document, so generated clients get the names."""
+    for schema_name, field in _CLASS_FIELDS:
+        properties = components.get(schema_name, {}).get("properties", {})
+        if field in properties:
+            properties[field]["enum"] = list(CLASSES)
+
+
 class DocumentedFastAPI(FastAPI):
-    """Adds the Problem schema, which routes reference by ``$ref`` for ``application/problem+json``."""
+    """Adds the Problem schema, which routes reference by ``$ref`` for ``application/problem+json``, and the
+    class names' enums."""
 
     def openapi(self) -> dict[str, Any]:
         if self.openapi_schema is None:
             schema = super().openapi()
             components = schema.setdefault("components", {}).setdefault("schemas", {})
             components["Problem"] = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
+            _name_the_classes(components)
         assert self.openapi_schema is not None
         return self.openapi_schema
