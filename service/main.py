@@ -33,8 +33,9 @@ DESCRIPTION = """\
 Classifies a chest X-ray (PNG, JPEG or DICOM) as COVID-19, normal or viral pneumonia and shows, with a
 Grad-CAM heatmap, which regions drove the answer. Research and teaching only: not a medical device.
 
-Errors are `application/problem+json` (RFC 9457) with a `request_id`. When API keys are configured, every
-endpoint except `/healthz` and `/readyz` needs `Authorization: Bearer <key>` or `X-API-Key: <key>`.
+Errors are `application/problem+json` (RFC 9457) with a `request_id`. When API keys are configured,
+`/predict`, `/model` and `/metrics` need `Authorization: Bearer <key>` or `X-API-Key: <key>`; the probes,
+this documentation and the web page stay public.
 """
 
 

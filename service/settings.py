@@ -95,7 +95,8 @@ class Settings(BaseSettings):
     )
     api_keys: Annotated[list[SecretStr], NoDecode] = Field(
         default_factory=list,
-        description="Comma-separated API keys; when set, all but /healthz and /readyz need one.",
+        description="Comma-separated (or JSON list) API keys. When set, /predict, /model and /metrics need "
+        "one; /healthz, /readyz, the docs (/docs, /openapi.json) and the web page (/, /static) stay public.",
     )
     cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="Comma-separated origins allowed by CORS; none by default."
