@@ -25,7 +25,7 @@ request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
 
 class Source(Enum):
     ACCESS = "the access-log middleware"
-    REQUEST_STATE = "a route, on request.state"
+    REQUEST_STATE = "the request's handling, on request.state"
     EVENT = "the log call's extra"
 
 

@@ -59,7 +59,8 @@ class Settings(BaseSettings):
         default=64,
         ge=1,
         le=100_000,
-        description="Requests waiting for the model, including those still being read or decoded; then 503.",
+        description="Requests waiting for the model, including those still being read or decoded; beyond "
+        "it 503.",
     )
     request_timeout_s: float = Field(
         default=30.0, gt=0, le=3600, description="Deadline from arrival; past it 504 and the work is dropped."
@@ -74,7 +75,8 @@ class Settings(BaseSettings):
     max_pixels: int = Field(
         default=40_000_000,
         ge=1,
-        description="Largest image (width x height); beyond it 413 (decompression bombs).",
+        description="Largest image (width x height), checked on the header before decoding, and also bounding "
+        "the image as scaled for the model; beyond it 413 (decompression bombs).",
     )
     min_side: int = Field(
         default=64, ge=1, description="Smallest accepted image side in pixels; below it 422."
@@ -86,7 +88,10 @@ class Settings(BaseSettings):
         description="Uploads decoded at once; bounds the memory full-size images take.",
     )
     overlay_max_side: int = Field(
-        default=512, ge=16, le=8192, description="Longest side of the Grad-CAM overlay PNG."
+        default=512,
+        ge=16,
+        le=8192,
+        description="Longest side of the Grad-CAM overlay PNG (smaller images are not enlarged).",
     )
     reject_out_of_scope: bool = Field(
         default=False,
@@ -99,7 +104,8 @@ class Settings(BaseSettings):
         "one; /healthz, /readyz, the docs (/docs, /openapi.json) and the web page (/, /static) stay public.",
     )
     cors_origins: Annotated[list[str], NoDecode] = Field(
-        default_factory=list, description="Comma-separated origins allowed by CORS; none by default."
+        default_factory=list,
+        description="Comma-separated (or JSON list) origins allowed by CORS; none by default.",
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         default="INFO", description="Root log level."

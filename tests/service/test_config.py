@@ -21,17 +21,6 @@ from .harness import serve
 pytestmark = pytest.mark.anyio
 
 
-def test_defaults_match_the_documented_ones() -> None:
-    settings = Settings()
-
-    assert (settings.host, settings.port) == ("127.0.0.1", 8000)
-    assert settings.weights_path == Path("weights/cxr-paper-cnn.safetensors")
-    assert settings.device == "auto"
-    assert settings.max_body_bytes == 20 * 1024 * 1024
-    assert settings.overlay_max_side == 512
-    assert settings.api_keys == [] and settings.cors_origins == []
-
-
 def test_environment_variables_with_the_prefix_configure_the_service(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CXR_MAX_BATCH_SIZE", "16")
     monkeypatch.setenv("CXR_DEVICE", "cpu")
