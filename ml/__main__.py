@@ -1,4 +1,4 @@
-"""Command line: ``python -m ml train | evaluate | export`` (also ``cxr-train``, ``cxr-evaluate``, ...)."""
+"""Command line: ``python -m ml train | evaluate | robustness | export`` (also ``cxr-train``, ...)."""
 
 from __future__ import annotations
 
@@ -71,12 +71,45 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--subset", choices=("val", "train"), default="val", help="side of --split to evaluate")
     ev.add_argument("--device", choices=DEVICES, default="auto", help="where to run")
 
+    rb = sub.add_parser(
+        "robustness",
+        help="accuracy, recall and ECE under simulated acquisition shifts (see docs/robustness.md)",
+        formatter_class=fmt,
+    )
+    rb.add_argument(
+        "--weights", type=Path, action="append", required=True, help="a .safetensors file; repeat to compare"
+    )
+    rb.add_argument(
+        "--data", type=Path, required=True, help="dataset folder (shared copy or Kaggle download)"
+    )
+    rb.add_argument(
+        "--out", type=Path, required=True, help="folder for metrics.json, report.md, robustness.png"
+    )
+    rb.add_argument("--split", type=Path, help="a run's split.csv: use only one side of it")
+    rb.add_argument("--subset", choices=("val", "train"), default="val", help="side of --split to use")
+    rb.add_argument(
+        "--limit",
+        type=int,
+        default=300,
+        help="stratified subset of about N images (0: all); the default keeps a CPU run to minutes",
+    )
+    rb.add_argument("--shifts", default="", help="comma-separated shift names (default: all)")
+    rb.add_argument("--seed", type=int, default=0, help="seed for the subset and the shifts' random draws")
+    rb.add_argument("--batch-size", type=int, default=64, help="images per forward pass")
+    rb.add_argument("--device", choices=DEVICES, default="auto", help="where to run")
+
     ex = sub.add_parser("export", help="validate and stamp a release weights file", formatter_class=fmt)
     ex.add_argument("--weights", type=Path, required=True, help="a run's model.safetensors or a checkpoint")
     ex.add_argument("--out", type=Path, required=True, help="the release file to write")
     ex.add_argument("--version", required=True, help="release version recorded in the metadata")
     ex.add_argument("--name", help="model name recorded in the metadata (default: keep)")
     ex.add_argument("--temperature", type=float, default=1.0, help="temperature, when exporting a checkpoint")
+    ex.add_argument("--data", type=Path, help="dataset folder: fit the input assessment (gate) on it")
+    ex.add_argument(
+        "--split", type=Path, help="the run's split.csv, so the gate is fitted on its training side"
+    )
+    ex.add_argument("--scope-from", type=Path, help="reuse this weights file's scope classifier")
+    ex.add_argument("--scope-epochs", type=int, default=4, help="epochs of scope-classifier training")
     return parser
 
 
@@ -105,10 +138,27 @@ def run(argv: list[str] | None = None) -> int:
         from ml import evaluate
 
         evaluate.main(args.weights, args.data, args.out, args.device, args.limit, args.split, args.subset)
+    elif args.command == "robustness":
+        from ml import robustness
+
+        shifts = [name.strip() for name in args.shifts.split(",") if name.strip()]
+        robustness.main(
+            args.weights,
+            args.data,
+            args.out,
+            args.split,
+            args.subset,
+            args.limit,
+            shifts,
+            args.seed,
+            args.device,
+            args.batch_size,
+        )
     else:
         from ml import export
 
-        export.main(args.weights, args.out, args.version, args.name, args.temperature)
+        source = export.GateSource(args.data, args.split, args.scope_from, args.scope_epochs)
+        export.main(args.weights, args.out, args.version, args.name, args.temperature, source)
     return 0
 
 
