@@ -24,10 +24,10 @@ from bench.inputs import DEFAULT_DATA_DIR, load_pngs
 from bench.limit import bracket, measure_limit
 from bench.loadgen import make_bodies
 from bench.quiet import QuietPolicy
-from bench.server import ROOT
 from service.settings import Settings
+from tests.support.live import REPO
 
-DEFAULT_WEIGHTS = ROOT / "weights" / "cxr-paper-cnn.safetensors"
+DEFAULT_WEIGHTS = REPO / "weights" / "cxr-paper-cnn.safetensors"
 DEFAULT_MAX_BATCH: int = Settings.model_fields["max_batch_size"].default
 
 
@@ -50,7 +50,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--full", action="store_true", help="longer runs, more images")
     parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"), help="model limit and service")
     parser.add_argument("--weights", type=Path, default=DEFAULT_WEIGHTS, help="safetensors weights")
-    parser.add_argument("--out", type=Path, default=ROOT / "artifacts" / "bench", help="report folder")
+    parser.add_argument("--out", type=Path, default=REPO / "artifacts" / "bench", help="report folder")
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA_DIR, help="X-rays to send, when present")
     parser.add_argument("--synthetic", action="store_true", help="send generated PNGs even if --data exists")
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 2, 4, 8, 16])
@@ -86,7 +86,7 @@ def machine(device: str) -> dict[str, Any]:
         pass
     try:
         commit = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True
+            ["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True, check=True
         ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         commit = "unknown"

@@ -3,17 +3,26 @@
 from __future__ import annotations
 
 import os
+import secrets
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from bench.loadgen import Body, LoadResult, LoadSpec, StartGate, run_load_processes
+from bench.loadgen import LoadResult, LoadSpec, StartGate, run_load_processes
 from bench.quiet import QuietPolicy, measure_quietly
 from bench.resources import RssWatcher, cpu_snapshot, foreign_percent, usage
 from bench.scrape import ModelSide, model_side, parse_series
-from bench.server import RunningService, run_service
 from bench.stats import LatencySummary, summarize
+from tests.support.live import LiveServer
+from tests.support.load import Body
+
+
+def start_service(settings: Mapping[str, str], startup_timeout_s: float = 120.0) -> LiveServer:
+    """``python -m service`` as production runs it: the defaults, ``settings`` and an API key, which the load
+    generator sends. Use it as a context manager: it starts, waits for /readyz, and stops."""
+    key = secrets.token_urlsafe(24)
+    return LiveServer({**settings, "api_keys": [key]}, startup_timeout_s=startup_timeout_s)
 
 
 @dataclass(frozen=True)
@@ -51,7 +60,7 @@ class Row:
 
 
 def measure(
-    service: RunningService,
+    service: LiveServer,
     scenario: Scenario,
     bodies: Sequence[Body],
     spec: LoadSpec,
@@ -62,7 +71,7 @@ def measure(
     outcome: list[LoadResult] = []
 
     def drive() -> None:
-        outcome.append(run_load_processes(service.base_url, bodies, spec, processes, gate))
+        outcome.append(run_load_processes(service.url, bodies, spec, processes, gate))
 
     load = threading.Thread(target=drive, daemon=True)
     load.start()
@@ -116,7 +125,7 @@ def run_scenario(
     """Start the service, drive it at each concurrency with Grad-CAM on then off; rerun disturbed runs."""
     policy = policy or QuietPolicy(retries=0)
     rows: list[Row] = []
-    with run_service(scenario.settings) as service:
+    with start_service(scenario.settings) as running:
         for gradcam in (True, False):
             for concurrency in concurrencies:
                 spec = LoadSpec(
@@ -124,10 +133,10 @@ def run_scenario(
                     gradcam=gradcam,
                     max_requests=max_requests,
                     max_seconds=max_seconds,
-                    headers=service.headers,
+                    headers=running.headers,
                 )
                 row, attempts = measure_quietly(
-                    lambda: measure(service, scenario, bodies, spec, processes),  # noqa: B023 - called now
+                    lambda: measure(running, scenario, bodies, spec, processes),  # noqa: B023 - called now
                     lambda r: r.foreign_cpu_percent,
                     policy,
                 )

@@ -1,8 +1,9 @@
-"""A closed-loop async load generator: ``concurrency`` clients, each sending its next PNG once answered.
+"""The benchmark's load: ``concurrency`` clients in a closed loop (``tests.support.load``), each sending its
+next PNG once answered, on kept-alive connections, bounded both in requests and in time.
 
-Bounded both in requests and in time. Bodies are encoded once up front (multipart, as the web page sends
-them, or raw ``image/png``), so the client spends its CPU on HTTP only. With ``processes > 1`` the clients
-are spread over that many processes, for servers one Python process cannot saturate (a GPU).
+Bodies are encoded once up front (multipart, as the web page sends them, or raw ``image/png``), so the
+client spends its CPU on HTTP only. With ``processes > 1`` the clients are spread over that many processes,
+for servers one Python process cannot saturate (a GPU).
 """
 
 from __future__ import annotations
@@ -15,16 +16,13 @@ from collections import Counter
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
+from functools import partial
 
 import httpx
 
+from tests.support.load import Body, Outcome, closed_loop, httpx_sender
+
 BOUNDARY = "cxr-bench-boundary-7d1f0c"
-
-
-@dataclass(frozen=True)
-class Body:
-    content: bytes
-    content_type: str
 
 
 def make_bodies(pngs: Sequence[bytes], multipart: bool = True) -> list[Body]:
@@ -48,6 +46,12 @@ class LoadResult:
     errors: dict[str, int] = field(default_factory=dict)
     elapsed_s: float = 0.0
 
+    @classmethod
+    def of(cls, concurrency: int, gradcam: bool, outcomes: Sequence[Outcome], elapsed_s: float) -> LoadResult:
+        errors = Counter(o.error or f"HTTP {o.status}" for o in outcomes if not o.ok)
+        latencies = [o.latency_s for o in outcomes if o.ok]
+        return cls(concurrency, gradcam, latencies, dict(errors), elapsed_s)
+
     @property
     def ok(self) -> int:
         return len(self.latencies_s)
@@ -61,11 +65,8 @@ class LoadResult:
         return self.ok / self.elapsed_s if self.elapsed_s > 0 else 0.0
 
 
-def _check(response: httpx.Response, gradcam: bool) -> str | None:
-    """None when the answer is a full prediction, else the error's name."""
-    if response.status_code != 200:
-        return f"HTTP {response.status_code}"
-    content = response.content
+def _incomplete(content: bytes, gradcam: bool) -> str | None:
+    """None when a 200's body is a full prediction."""
     if b'"label"' not in content or (gradcam and b'"overlay_png_base64"' not in content):
         return "incomplete body"
     return None
@@ -102,22 +103,9 @@ async def run_load(
 ) -> LoadResult:
     """Send up to ``max_requests`` (and none after ``max_seconds``) from ``concurrency`` clients."""
     url = f"{base_url}/predict?gradcam={'true' if spec.gradcam else 'false'}"
-    result = LoadResult(concurrency=spec.concurrency, gradcam=spec.gradcam)
-    errors: Counter[str] = Counter()
     limits = httpx.Limits(max_connections=spec.concurrency, max_keepalive_connections=spec.concurrency)
     async with httpx.AsyncClient(headers=spec.headers, limits=limits, timeout=spec.timeout_s) as client:
-
-        async def send(index: int) -> tuple[float, str | None]:
-            body = bodies[index % len(bodies)]
-            started = time.perf_counter()
-            try:
-                response = await client.post(
-                    url, content=body.content, headers={"content-type": body.content_type}
-                )
-            except httpx.HTTPError as exc:
-                return time.perf_counter() - started, type(exc).__name__
-            return time.perf_counter() - started, _check(response, spec.gradcam)
-
+        send = httpx_sender(client, url, bodies, partial(_incomplete, gradcam=spec.gradcam))
         if warmup:  # opens every connection and warms the server's threads; not counted
             await asyncio.gather(*(send(i) for i in range(spec.concurrency)))
         if spec.start_at is not None:
@@ -125,25 +113,10 @@ async def run_load(
         if gate is not None:
             gate.warm.set()
             await asyncio.to_thread(gate.go.wait)
-        issued = 0
-        start = time.perf_counter()
-        stop_at = start + spec.max_seconds
-
-        async def client_loop() -> None:
-            nonlocal issued
-            while issued < spec.max_requests and time.perf_counter() < stop_at:
-                index = issued
-                issued += 1
-                latency, error = await send(index)
-                if error is None:
-                    result.latencies_s.append(latency)
-                else:
-                    errors[error] += 1
-
-        await asyncio.gather(*(client_loop() for _ in range(spec.concurrency)))
-        result.elapsed_s = time.perf_counter() - start
-    result.errors = dict(errors)
-    return result
+        run = await closed_loop(
+            send, concurrency=spec.concurrency, duration_s=spec.max_seconds, max_requests=spec.max_requests
+        )
+    return LoadResult.of(spec.concurrency, spec.gradcam, run.outcomes, run.duration_s)
 
 
 def _run_in_process(base_url: str, bodies: Sequence[Body], spec: LoadSpec) -> LoadResult:

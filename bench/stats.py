@@ -1,4 +1,4 @@
-"""Latency statistics: percentiles and one run's summary. Pure functions, no I/O."""
+"""Latency statistics: one run's summary (percentiles are the shared ``tests.support.stats``'s). No I/O."""
 
 from __future__ import annotations
 
@@ -6,21 +6,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-
-def percentile(values: Sequence[float], q: float) -> float:
-    """The ``q``-th percentile (0-100) with linear interpolation between order statistics (numpy's default).
-
-    NaN for an empty sequence, so a run without one success still reports (and shows as missing).
-    """
-    if not 0 <= q <= 100:
-        raise ValueError(f"percentile {q} is outside [0, 100]")
-    if not values:
-        return math.nan
-    ordered = sorted(values)
-    rank = (len(ordered) - 1) * q / 100
-    low = math.floor(rank)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+from tests.support.stats import percentile
 
 
 @dataclass(frozen=True)

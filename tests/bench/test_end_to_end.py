@@ -8,26 +8,26 @@ from pathlib import Path
 
 import pytest
 
-from bench.e2e import Scenario, measure
+from bench.e2e import Scenario, measure, start_service
 from bench.inputs import load_pngs
 from bench.loadgen import LoadSpec, StartGate, make_bodies, run_load_processes
-from bench.server import RunningService, run_service
-from tests.service.conftest import write_random_weights
+from tests.support.live import LiveServer
+from tests.support.weights import write_random_weights
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningService]:
+def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     weights = tmp_path_factory.mktemp("weights") / "tiny.safetensors"
     write_random_weights(weights)
     settings = {"device": "cpu", "weights_path": str(weights), "max_batch_size": "4", "torch_threads": "1"}
-    with run_service(settings, ready_timeout_s=60) as running:
+    with start_service(settings, startup_timeout_s=60) as running:
         yield running
 
 
 @pytest.mark.parametrize("gradcam", [True, False])
-def test_a_few_requests_give_a_complete_row(service: RunningService, gradcam: bool) -> None:
+def test_a_few_requests_give_a_complete_row(service: LiveServer, gradcam: bool) -> None:
     pngs, source = load_pngs(2, data_dir=None)
     assert "synthetic" in source
     spec = LoadSpec(concurrency=2, gradcam=gradcam, max_requests=3, max_seconds=30, headers=service.headers)
@@ -45,7 +45,7 @@ def test_a_few_requests_give_a_complete_row(service: RunningService, gradcam: bo
     assert 1 <= row.model.mean_batch <= 2
 
 
-def test_refused_requests_are_counted_as_errors(service: RunningService) -> None:
+def test_refused_requests_are_counted_as_errors(service: LiveServer) -> None:
     pngs, _ = load_pngs(1, data_dir=None)
     wrong_key = {"X-API-Key": "wrong"}
     spec = LoadSpec(concurrency=1, gradcam=True, max_requests=2, max_seconds=30, headers=wrong_key)
@@ -61,18 +61,18 @@ def test_a_service_that_cannot_start_is_reported_with_its_log(tmp_path: Path) ->
     missing = tmp_path / "missing.safetensors"
     with (
         pytest.raises(RuntimeError, match="exited") as failure,
-        run_service({"weights_path": str(missing)}, ready_timeout_s=60),
+        start_service({"weights_path": str(missing)}, startup_timeout_s=60),
     ):
         pass
     assert "missing.safetensors" in str(failure.value)
 
 
-def test_clients_spread_over_processes_are_merged(service: RunningService) -> None:
+def test_clients_spread_over_processes_are_merged(service: LiveServer) -> None:
     pngs, _ = load_pngs(2, data_dir=None)
     spec = LoadSpec(concurrency=3, gradcam=False, max_requests=6, max_seconds=30, headers=service.headers)
     gate = StartGate()
 
-    result = run_load_processes(service.base_url, make_bodies(pngs), spec, 2, gate, start_delay_s=3)
+    result = run_load_processes(service.url, make_bodies(pngs), spec, 2, gate, start_delay_s=3)
 
     assert gate.warm.is_set()
     assert (result.concurrency, result.ok, result.errors) == (3, 6, {})

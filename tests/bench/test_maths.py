@@ -13,8 +13,9 @@ from bench.loadgen import make_bodies
 from bench.quiet import QuietPolicy, measure_quietly
 from bench.report import attach_limits, limit_for, table, targets
 from bench.scrape import model_side, parse_series
-from bench.stats import LatencySummary, percentile, ratio, summarize
+from bench.stats import LatencySummary, ratio, summarize
 from service.upload import extract_image
+from tests.support.stats import percentile
 
 
 @pytest.mark.parametrize("q", [0, 1, 25, 50, 95, 99, 100])

@@ -15,8 +15,10 @@ import pytest
 
 from ml.classes import CLASSES
 from ml.model import WeightsMetadata, build_model, save_weights
+from service.settings import load_settings
+from tests.support.live import ThreadServer
 
-from .harness import API_KEY, CHROMIUM, CHROMIUM_ARGS, SCREENSHOT_DIR, BrowserSession, ServiceThread
+from .harness import API_KEY, CHROMIUM, CHROMIUM_ARGS, SCREENSHOT_DIR, BrowserSession, HeldPredictions
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page, Playwright, Route
@@ -32,12 +34,12 @@ def weights_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _serve(weights: Path, api_keys: list[str], hold_predictions_s: float = 0.0) -> Iterator[str]:
-    service = ServiceThread(weights, api_keys, hold_predictions_s)
-    service.start()
-    try:
+    settings = load_settings(
+        weights_path=weights, api_keys=api_keys, device="cpu", torch_threads=2, log_level="WARNING"
+    )
+    wrap = (lambda app: HeldPredictions(app, hold_predictions_s)) if hold_predictions_s else None
+    with ThreadServer(settings, wrap=wrap) as service:
         yield service.url
-    finally:
-        service.stop()
 
 
 @pytest.fixture(scope="package")

@@ -1,21 +1,15 @@
-"""What the browser tests run against: Debian's Chromium and the real service on a free local port."""
+"""What the browser tests need besides the shared live server (tests/support/live.py): Debian's Chromium,
+and a wrapper that holds predictions so the page can be seen waiting."""
 
 from __future__ import annotations
 
 import asyncio
 import importlib.util
-import socket
-import threading
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import uvicorn
 from starlette.types import ASGIApp, Receive, Scope, Send
-
-from service.main import create_app
-from service.settings import load_settings
 
 if TYPE_CHECKING:
     from playwright.sync_api import BrowserContext, Page
@@ -54,44 +48,6 @@ class HeldPredictions:
         if scope["type"] == "http" and scope["path"] == "/predict":
             await asyncio.sleep(self.seconds)
         await self.app(scope, receive, send)
-
-
-class ServiceThread:
-    """The real app (``create_app``) served by uvicorn on 127.0.0.1:<free port>, in a daemon thread."""
-
-    def __init__(self, weights: Path, api_keys: list[str], hold_predictions_s: float = 0.0) -> None:
-        settings = load_settings(
-            weights_path=weights,
-            api_keys=api_keys,
-            device="cpu",
-            torch_threads=2,
-            log_level="WARNING",
-        )
-        app: ASGIApp = create_app(settings)
-        if hold_predictions_s:
-            app = HeldPredictions(app, hold_predictions_s)
-        config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on")
-        self.server = uvicorn.Server(config)
-        # Bound here, handed to uvicorn: no window in which another process could take the port.
-        self.socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.socket.bind(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self.socket.getsockname()[1]}"
-        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.socket]}, daemon=True)
-
-    def start(self, timeout_s: float = 120.0) -> None:
-        self.thread.start()
-        deadline = time.monotonic() + timeout_s
-        while not self.server.started:
-            if not self.thread.is_alive():
-                raise RuntimeError("the service stopped during startup (see the log above)")
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"the service did not start within {timeout_s} s")
-            time.sleep(0.05)
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=30)
-        self.socket.close()
 
 
 @dataclass

@@ -8,8 +8,8 @@ import httpx
 
 from service.schemas import PredictionResponse
 
+from .config import AUTH
 from .corpus import BadInput
-from .live import AUTH
 
 PROBLEM_FIELDS = {"type", "title", "status", "detail", "request_id"}
 

@@ -23,16 +23,9 @@ from PIL import Image, PngImagePlugin
 from pydicom.pixels.decoders.base import get_decoder
 from pydicom.uid import ExplicitVRBigEndian, JPEGBaseline8Bit, JPEGLSLossless
 
-from tests.service.images import dicom_bytes, encode, jpeg_bytes, pattern, png_bytes, to_uint8
+from tests.support.images import dicom_bytes, encode, jpeg_bytes, pattern, png_bytes, to_uint8
 
-from .live import API_KEY, AUTH
-
-CORPUS_LIMITS: Final[dict[str, Any]] = {
-    "max_body_bytes": 256 * 1024,
-    "max_pixels": 4_000_000,
-    "min_side": 16,
-}
-"""The limits the corpus's expectations assume; the servers it runs against use them."""
+from .config import API_KEY, AUTH, CORPUS_LIMITS
 
 PROBLEM = "urn:cxr-service:problem:"
 OK: Final = 200

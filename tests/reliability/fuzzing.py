@@ -31,7 +31,7 @@ from schemathesis import GenerationMode
 from schemathesis.core.result import Err
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
-from tests.service.images import dicom_bytes, jpeg_bytes, pattern, png_bytes, to_uint8
+from tests.support.images import dicom_bytes, jpeg_bytes, pattern, png_bytes, to_uint8
 
 UPLOAD_MEDIA_TYPES = ("image/png", "image/jpeg", "application/dicom")
 EXCLUDED_CHECKS = [positive_data_acceptance]

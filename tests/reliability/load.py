@@ -1,19 +1,13 @@
-"""Bounded load against a server on 127.0.0.1: closed loop to measure capacity, open loop to overload it.
+"""Overload against a server on 127.0.0.1: capacity from a closed loop, then an open loop beyond it,
+with the queue depth and the server's memory watched, and what the server's own log saw.
 
-The load generator speaks HTTP/1.1 itself over asyncio streams, one connection per request (as
-independent clients would), with the request bytes built once: it costs a fraction of a millisecond per
-request, so on a small machine the client does not fall behind the rate it is asked for (httpx costs a
-few milliseconds per request, which at a few hundred requests per second would be the bottleneck).
-
-Every request sent is accounted for: it ends with a status, or with a transport error (counted, never
-ignored). Nothing here runs without a limit on both time and the number of requests.
+The loops and the raw HTTP/1.1 client are the shared load generator's (``tests.support.load``); nothing
+here runs without a limit on both time and the number of requests.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
-import math
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -24,34 +18,14 @@ from typing import Any, Final
 
 import httpx
 
-from tests.service.images import png_bytes
-
-from .live import HOST
+from tests.support.images import png_bytes
+from tests.support.live import HOST
+from tests.support.load import Outcome, Run, closed_loop, open_loop, predict_request, raw_sender
+from tests.support.stats import percentile
 
 HARD_REQUEST_CAP: Final = 20_000
 """No run sends more than this, whatever its rate and duration."""
 QUEUE_FULL: Final = "urn:cxr-service:problem:queue-full"
-
-
-@dataclass(frozen=True)
-class Outcome:
-    started: float
-    """``time.time()`` when the request was sent."""
-    latency_s: float
-    status: int | None
-    """None when the exchange ended without a response (see ``error``)."""
-    problem_type: str | None = None
-    retry_after: str | None = None
-    error: str | None = None
-
-
-def percentile(values: list[float], quantile: float) -> float:
-    """Nearest-rank percentile; 0.0 for no values."""
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    rank = max(1, math.ceil(quantile * len(ordered)))
-    return ordered[rank - 1]
 
 
 def most_at_once(intervals: Iterable[tuple[float, float]]) -> int:
@@ -93,11 +67,16 @@ class LoadReport:
     def transport_errors(self) -> list[Outcome]:
         return [outcome for outcome in self.outcomes if outcome.status is None]
 
-    def accepted_latency(self, quantile: float) -> float:
-        return percentile([outcome.latency_s for outcome in self.accepted], quantile)
+    @classmethod
+    def of(cls, run: Run, offered_per_s: float = 0.0) -> LoadReport:
+        return cls(outcomes=run.outcomes, duration_s=run.duration_s, offered_per_s=offered_per_s)
 
-    def rejected_latency(self, quantile: float) -> float:
-        return percentile([outcome.latency_s for outcome in self.rejected], quantile)
+    def accepted_latency(self, q: float) -> float:
+        """The ``q``-th percentile (0-100) of the accepted requests' latency."""
+        return percentile([outcome.latency_s for outcome in self.accepted], q)
+
+    def rejected_latency(self, q: float) -> float:
+        return percentile([outcome.latency_s for outcome in self.rejected], q)
 
     @property
     def most_accepted_at_once(self) -> int:
@@ -121,9 +100,9 @@ class LoadReport:
             "sent_per_s": round(self.sent / self.duration_s, 1) if self.duration_s else 0.0,
             "statuses": {str(k): v for k, v in sorted(self.statuses().items(), key=lambda kv: str(kv[0]))},
             "accepted_per_s": round(self.throughput, 1),
-            "p50_accepted_s": round(self.accepted_latency(0.50), 3),
-            "p99_accepted_s": round(self.accepted_latency(0.99), 3),
-            "p99_rejected_s": round(self.rejected_latency(0.99), 3),
+            "p50_accepted_s": round(self.accepted_latency(50), 3),
+            "p99_accepted_s": round(self.accepted_latency(99), 3),
+            "p99_rejected_s": round(self.rejected_latency(99), 3),
             "most_accepted_at_once": self.most_accepted_at_once,
             "max_queue_depth": self.max_queue_depth,
             "rss_before_mb": round(self.rss_before / 2**20, 1),
@@ -158,119 +137,13 @@ class ServerView:
     def count(self) -> int:
         return len(self.intervals)
 
-    def latency(self, quantile: float) -> float:
-        return percentile([end - start for start, end in self.intervals], quantile)
+    def latency(self, q: float) -> float:
+        """The ``q``-th percentile (0-100) of the latency the server logged."""
+        return percentile([end - start for start, end in self.intervals], q)
 
     @property
     def most_at_once(self) -> int:
         return most_at_once(self.intervals)
-
-
-def predict_request(auth: dict[str, str], body: bytes, port: int) -> bytes:
-    """``POST /predict`` with ``body`` as a raw PNG, on a connection that closes after the answer."""
-    headers = [
-        "POST /predict HTTP/1.1",
-        f"Host: {HOST}:{port}",
-        *(f"{name}: {value}" for name, value in auth.items()),
-        "Content-Type: image/png",
-        f"Content-Length: {len(body)}",
-        "Connection: close",
-    ]
-    return ("\r\n".join(headers) + "\r\n\r\n").encode("latin-1") + body
-
-
-async def exchange(port: int, payload: bytes, timeout_s: float) -> Outcome:
-    """Send one request on a new connection; read the status, headers and (Content-Length) body."""
-    started_wall, started = time.time(), time.perf_counter()
-    writer = None
-    try:
-        async with asyncio.timeout(timeout_s):
-            reader, writer = await asyncio.open_connection(HOST, port)
-            writer.write(payload)
-            await writer.drain()
-            status_line = await reader.readline()
-            if not status_line:
-                raise ConnectionResetError("closed before the status line")
-            status = int(status_line.split()[1])
-            headers: dict[str, str] = {}
-            while (line := await reader.readline()) not in (b"\r\n", b""):
-                name, _, value = line.decode("latin-1").partition(":")
-                headers[name.strip().lower()] = value.strip()
-            body = await reader.readexactly(int(headers.get("content-length", "0")))
-    except (OSError, EOFError, TimeoutError, ValueError, IndexError) as exc:
-        return Outcome(started_wall, time.perf_counter() - started, None, error=type(exc).__name__)
-    finally:
-        if writer is not None:
-            writer.close()
-    latency = time.perf_counter() - started
-    problem = None
-    if headers.get("content-type", "").startswith("application/problem+json"):
-        problem = json.loads(body).get("type")
-    return Outcome(started_wall, latency, status, problem, headers.get("retry-after"))
-
-
-async def closed_loop(
-    port: int,
-    payload: bytes,
-    *,
-    concurrency: int,
-    duration_s: float,
-    max_requests: int,
-    timeout_s: float = 60,
-) -> LoadReport:
-    """``concurrency`` clients, each sending its next request when the last one is answered."""
-    report = LoadReport()
-    until = time.perf_counter() + duration_s
-    budget = min(max_requests, HARD_REQUEST_CAP)
-
-    async def one_client() -> None:
-        while time.perf_counter() < until and len(report.outcomes) < budget:
-            report.outcomes.append(await exchange(port, payload, timeout_s))
-
-    started = time.perf_counter()
-    await asyncio.gather(*(one_client() for _ in range(concurrency)))
-    report.duration_s = time.perf_counter() - started
-    return report
-
-
-async def open_loop(
-    port: int,
-    payload: bytes,
-    *,
-    rate_per_s: float,
-    duration_s: float,
-    max_requests: int,
-    max_in_flight: int,
-    timeout_s: float = 60,
-) -> LoadReport:
-    """Requests at a fixed rate whatever the answers, as independent clients send them.
-
-    At most ``max_in_flight`` are outstanding: when the server is so slow that that many wait, the next
-    waits for a slot (the client's own bound) rather than opening sockets without limit.
-    """
-    report = LoadReport(offered_per_s=rate_per_s)
-    slots = asyncio.Semaphore(max_in_flight)
-    tasks: list[asyncio.Task[None]] = []
-    budget = min(max_requests, HARD_REQUEST_CAP, math.ceil(rate_per_s * duration_s))
-    interval = 1.0 / rate_per_s
-
-    async def one() -> None:
-        try:
-            report.outcomes.append(await exchange(port, payload, timeout_s))
-        finally:
-            slots.release()
-
-    started = time.perf_counter()
-    for index in range(budget):
-        # Absolute schedule: a late tick is followed by quicker ones, so the average rate holds.
-        delay = started + index * interval - time.perf_counter()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        await slots.acquire()
-        tasks.append(asyncio.create_task(one()))
-    await asyncio.gather(*tasks)
-    report.duration_s = time.perf_counter() - started
-    return report
 
 
 class Watcher:
@@ -316,7 +189,13 @@ async def measure_capacity(
 ) -> LoadReport:
     """A closed loop of ``concurrency`` clients: its throughput is the capacity (and it warms up)."""
     payload = predict_request(auth, png_bytes(image_size, image_size), port)
-    return await closed_loop(port, payload, concurrency=concurrency, duration_s=seconds, max_requests=5_000)
+    run = await closed_loop(
+        raw_sender(port, payload),
+        concurrency=concurrency,
+        duration_s=seconds,
+        max_requests=min(5_000, HARD_REQUEST_CAP),
+    )
+    return LoadReport.of(run)
 
 
 async def overload(
@@ -335,14 +214,14 @@ async def overload(
     payload = predict_request(auth, png_bytes(image_size, image_size), port)
     rss_before = rss() if rss else 0
     async with Watcher(f"http://{HOST}:{port}", rss, watch_interval_s) as watcher:
-        report = await open_loop(
-            port,
-            payload,
+        run = await open_loop(
+            raw_sender(port, payload),
             rate_per_s=rate_per_s,
             duration_s=seconds,
-            max_requests=max_requests,
+            max_requests=min(max_requests, HARD_REQUEST_CAP),
             max_in_flight=max_in_flight,
         )
+    report = LoadReport.of(run, offered_per_s=rate_per_s)
     report.max_queue_depth = watcher.max_depth
     report.rss_before = rss_before
     report.rss_peak = max(watcher.rss_peak, rss_before)

@@ -8,13 +8,14 @@ import httpx
 import pytest
 
 from service.settings import Settings
-from tests.service.harness import Service, serve
-from tests.service.images import png_bytes
+from tests.support.app import Service, serve
+from tests.support.images import png_bytes
+from tests.support.live import LiveServer
 
 from .answers import answer_errors, health_errors
-from .corpus import CORPUS_LIMITS, BadInput, build_corpus
+from .config import API_KEY, CORPUS_LIMITS
+from .corpus import BadInput, build_corpus
 from .figures import record
-from .live import API_KEY, LiveServer
 
 pytestmark = pytest.mark.anyio
 

@@ -24,15 +24,15 @@ from prometheus_client.parser import text_string_to_metric_families
 from ml.gradcam import predict_with_cam
 from ml.model import PaperCNN
 from service.settings import Settings
-from tests.service.harness import Gate, serve, wait_until
-from tests.service.images import encode, multipart, png_bytes
-from tests.service.test_errors import assert_problem
+from tests.support.app import Gate, serve, wait_until
+from tests.support.images import encode, multipart, png_bytes
+from tests.support.live import HOST, LiveServer, ThreadServer
+from tests.support.load import Outcome, exchange, predict_request
+from tests.support.problems import assert_problem
 
 from .answers import health_errors
-from .conftest import LIVE_SETTINGS
+from .config import API_KEY, AUTH, LIVE_SETTINGS
 from .figures import record
-from .live import API_KEY, AUTH, HOST, LiveServer, ThreadServer
-from .load import Outcome, exchange, predict_request
 
 pytestmark = pytest.mark.anyio
 

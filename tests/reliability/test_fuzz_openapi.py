@@ -9,10 +9,11 @@ import pytest
 
 import service.routes.predict
 from service.settings import Settings
+from tests.support.live import LiveServer, ThreadServer
 
+from .config import API_KEY
 from .figures import record
 from .fuzzing import fuzz
-from .live import API_KEY, LiveServer, ThreadServer
 
 OPERATIONS = {"POST /predict", "GET /healthz", "GET /readyz", "GET /metrics", "GET /model"}
 CI_EXAMPLES = 30

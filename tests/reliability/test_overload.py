@@ -13,12 +13,12 @@ import pytest
 
 import service.routes.predict
 from service.settings import Settings
-from tests.service.harness import serve, wait_until
-from tests.service.images import multipart, png_bytes
+from tests.support.app import serve, wait_until
+from tests.support.images import multipart, png_bytes
+from tests.support.live import LiveServer
 
-from .conftest import LIVE_SETTINGS
+from .config import AUTH, LIVE_SETTINGS
 from .figures import record
-from .live import AUTH, LiveServer
 from .load import QUEUE_FULL, ServerView, measure_capacity, overload
 
 pytestmark = pytest.mark.anyio
@@ -47,20 +47,20 @@ async def test_twice_the_capacity_is_answered_within_the_queue_bound_and_503_bey
     def server_view() -> ServerView:
         return ServerView.from_logs(live_server.json_logs(since=mark), since=started)
 
-    # The access log reaches this process through a pipe: wait until it has caught up.
+    # The access log reaches this process through a file: wait until it has caught up.
     await wait_until(lambda: server_view().count >= len(load.accepted), timeout_s=10)
     server = server_view()
     statuses = load.statuses()
     # What an accepted request can wait behind: the queue, the batch running, one more being formed.
     bound = QUEUE_SIZE + 2 * BATCH
-    p99 = load.accepted_latency(0.99)
+    p99 = load.accepted_latency(99)
     p99_limit = 2.0 + 5 * bound / capacity
     summary = load.summary()
     record(
         "overload (2x capacity, 4 s)",
         f"capacity {capacity:.0f}/s; offered {summary['offered_per_s']}/s, sent {load.sent} "
         f"({summary['sent_per_s']}/s): {summary['statuses']}; accepted p50/p99 {summary['p50_accepted_s']}/"
-        f"{summary['p99_accepted_s']} s (server's log: p99 {server.latency(0.99):.3f} s); 503 p99 "
+        f"{summary['p99_accepted_s']} s (server's log: p99 {server.latency(99):.3f} s); 503 p99 "
         f"{summary['p99_rejected_s']} s; queue depth max {load.max_queue_depth}/{QUEUE_SIZE}; most accepted "
         f"at once {load.most_accepted_at_once} (server's log: {server.most_at_once}); RSS "
         f"{summary['rss_before_mb']} -> {summary['rss_after_mb']} MB ({summary['rss_growth_pct']}%)",

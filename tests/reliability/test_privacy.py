@@ -15,11 +15,12 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.service.images import dicom_bytes, multipart, pattern, png_bytes, to_uint8
+from tests.support.images import dicom_bytes, multipart, pattern, png_bytes, to_uint8
+from tests.support.live import LiveServer
 
+from .config import AUTH
 from .corpus import dicom_claiming_syntax
 from .figures import record
-from .live import AUTH, LiveServer
 
 pytestmark = pytest.mark.anyio
 

@@ -7,9 +7,8 @@ from collections.abc import AsyncIterator, Callable
 import pytest
 
 from service.settings import Settings
-
-from .harness import Service, serve
-from .images import multipart, png_bytes
+from tests.support.app import Service, serve
+from tests.support.images import multipart, png_bytes
 
 pytestmark = pytest.mark.anyio
 

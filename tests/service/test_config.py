@@ -15,8 +15,7 @@ from service.device import StartupError
 from service.main import create_app
 from service.routes.web import mount_web
 from service.settings import Settings, SettingsError, settings_from_env
-
-from .harness import serve
+from tests.support.app import serve
 
 pytestmark = pytest.mark.anyio
 

@@ -12,10 +12,9 @@ import pytest
 from PIL import Image
 
 from ml.classes import CLASSES
-
-from .conftest import TEST_SPEC, TEST_TEMPERATURE
-from .harness import Service
-from .images import dicom_bytes, jpeg_bytes, multipart, pattern, png_bytes, to_uint8
+from tests.support.app import Service
+from tests.support.images import dicom_bytes, jpeg_bytes, multipart, pattern, png_bytes, to_uint8
+from tests.support.weights import TEST_SPEC, TEST_TEMPERATURE
 
 pytestmark = pytest.mark.anyio
 

@@ -19,8 +19,7 @@ from service.errors import (
     InvalidImageError,
     UnsupportedMediaTypeError,
 )
-
-from .images import dicom_bytes, encode, pattern, to_uint8
+from tests.support.images import dicom_bytes, encode, pattern, to_uint8
 
 LIMITS = DecodeLimits(max_pixels=10_000_000, min_side=8)
 GRAY8 = to_uint8(pattern(48, 40))

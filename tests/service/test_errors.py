@@ -5,7 +5,6 @@ from __future__ import annotations
 import random
 from collections.abc import AsyncIterator, Callable
 
-import httpx
 import numpy as np
 import pytest
 from PIL import Image
@@ -16,25 +15,12 @@ from service.decoding import DecodeLimits
 from service.errors import ServiceError
 from service.routes.predict import prepare
 from service.settings import Settings
-
-from .conftest import TEST_SPEC
-from .harness import Service, serve
-from .images import dicom_bytes, encode, jpeg_bytes, multipart, pattern, png_bytes, to_uint8
+from tests.support.app import Service, serve
+from tests.support.images import dicom_bytes, encode, jpeg_bytes, multipart, pattern, png_bytes, to_uint8
+from tests.support.problems import assert_problem
+from tests.support.weights import TEST_SPEC
 
 pytestmark = pytest.mark.anyio
-
-
-def assert_problem(response: httpx.Response, status: int, kind: str, *detail_parts: str) -> None:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == "application/problem+json"
-    body = response.json()
-    assert set(body) == {"type", "title", "status", "detail", "request_id"}
-    assert body["status"] == status
-    assert body["type"] == (kind if kind == "about:blank" else f"urn:cxr-service:problem:{kind}")
-    assert body["title"]
-    assert body["request_id"] == response.headers["x-request-id"]
-    for part in detail_parts:
-        assert part in body["detail"]
 
 
 @pytest.fixture(scope="module")

@@ -17,9 +17,8 @@ from ml.gradcam import GradCamResult, predict_with_cam
 from ml.model import PaperCNN
 from ml.preprocessing import PreprocessSpec, center_crop, resize_shorter
 from service.overlay import encode_png_rgb, jet, make_canvas, overlay_size, project_cam, render_overlay
-
-from .conftest import random_model
-from .images import pattern
+from tests.support.images import pattern
+from tests.support.weights import random_model
 
 SPEC = PreprocessSpec(resize=72, crop=64)
 

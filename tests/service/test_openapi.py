@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from .harness import Service
+from tests.support.app import Service
 
 pytestmark = pytest.mark.anyio
 

@@ -11,9 +11,8 @@ from collections.abc import Iterator
 import pytest
 
 from service.logs import JsonFormatter
-
-from .harness import Service
-from .images import dicom_bytes, multipart, pattern, png_bytes, to_uint8
+from tests.support.app import Service
+from tests.support.images import dicom_bytes, multipart, pattern, png_bytes, to_uint8
 
 pytestmark = pytest.mark.anyio
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from .images import multipart, png_bytes
+from tests.support.images import multipart, png_bytes
 
 REPO = Path(__file__).resolve().parents[2]
 

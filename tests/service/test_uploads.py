@@ -9,8 +9,8 @@ import pytest
 import starlette.formparsers
 from PIL import Image
 
-from .harness import Service
-from .images import encode, multipart
+from tests.support.app import Service
+from tests.support.images import encode, multipart
 
 pytestmark = pytest.mark.anyio
 

@@ -18,9 +18,8 @@ from starlette.types import Message
 
 from service.main import begin_drain
 from service.settings import Settings
-
-from .harness import Gate, Service, serve, wait_until
-from .images import multipart, png_bytes
+from tests.support.app import Gate, Service, serve, wait_until
+from tests.support.images import multipart, png_bytes
 
 pytestmark = pytest.mark.anyio
 

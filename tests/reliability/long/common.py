@@ -8,9 +8,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from tests.reliability.conftest import LIVE_SETTINGS
-from tests.reliability.live import LiveServer
-from tests.service.conftest import write_random_weights
+from tests.reliability.config import LIVE_SETTINGS
+from tests.support.live import LiveServer
+from tests.support.weights import write_random_weights
 
 
 @contextmanager

@@ -20,8 +20,10 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
-from tests.reliability.live import AUTH, LiveServer
-from tests.reliability.load import QUEUE_FULL, LoadReport, measure_capacity, overload, percentile
+from tests.reliability.config import AUTH
+from tests.reliability.load import QUEUE_FULL, LoadReport, measure_capacity, overload
+from tests.support.live import LiveServer
+from tests.support.stats import percentile
 
 from .common import live_server
 
@@ -75,7 +77,7 @@ async def soak(
     rss_end = server.rss_bytes()
     duration = time.perf_counter() - started
     bound = queue_size + 2 * batch
-    p99 = percentile(accepted_latencies, 0.99)
+    p99 = percentile(accepted_latencies, 99)
     return {
         "capacity_per_s": round(capacity, 1),
         "offered_per_s": round(factor * capacity, 1),
@@ -83,7 +85,7 @@ async def soak(
         "requests": sum(statuses.values()),
         "statuses": {str(k): v for k, v in sorted(statuses.items(), key=lambda kv: str(kv[0]))},
         "accepted_per_s": round(statuses[200] / duration, 1),
-        "p50_accepted_s": round(percentile(accepted_latencies, 0.50), 3),
+        "p50_accepted_s": round(percentile(accepted_latencies, 50), 3),
         "p99_accepted_s": round(p99, 3),
         "p99_limit_s": round(2.0 + 5 * bound / capacity, 3),
         "max_queue_depth": max_depth,

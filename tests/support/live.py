@@ -1,9 +1,9 @@
-"""The service as a client meets it: ``python -m service`` in a subprocess, or uvicorn in a thread.
+"""The service as a client meets it, on 127.0.0.1: ``python -m service`` in a subprocess, or in a thread.
 
-:class:`LiveServer` is the real command line (real JSON logs on stdout, real signals, its own RSS);
-:class:`ThreadServer` is the same uvicorn server class in this process, for tests that must hold the
-worker still (``tests.service.harness.Gate``) or stop the server at an exact moment.
-Both listen on 127.0.0.1 only.
+:class:`LiveServer` is the real command line (real JSON logs, real signals, its own RSS): the benchmark,
+the reliability suite and its long runs use it. :class:`ThreadServer` is the same uvicorn server class in
+this process, for tests that must hold the worker still (``tests.support.app.Gate``), stop the server at
+an exact moment, or wrap the app (the browser tests).
 """
 
 from __future__ import annotations
@@ -14,14 +14,16 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import IO, Any, Final
+from typing import Any, Final
 
 import httpx
 import uvicorn
+from starlette.types import ASGIApp
 
 from service.__main__ import DrainingServer
 from service.main import begin_drain, create_app
@@ -29,19 +31,17 @@ from service.settings import Settings
 
 REPO: Final = Path(__file__).resolve().parents[2]
 HOST: Final = "127.0.0.1"
-API_KEY: Final = "reliability-key-8c41d2"
-AUTH: Final = {"Authorization": f"Bearer {API_KEY}"}
 
 
 def free_port() -> int:
-    with socket.socket() as sock:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((HOST, 0))
         port: int = sock.getsockname()[1]
         return port
 
 
-def settings_env(**settings: Any) -> dict[str, str]:
-    """``CXR_*`` variables for these settings (lists comma-joined)."""
+def settings_env(settings: Mapping[str, Any]) -> dict[str, str]:
+    """``CXR_*`` variables for these settings (names without the prefix; lists comma-joined)."""
     env = {}
     for name, value in settings.items():
         text = ",".join(map(str, value)) if isinstance(value, list | tuple) else str(value)
@@ -50,55 +50,58 @@ def settings_env(**settings: Any) -> dict[str, str]:
 
 
 class LiveServer:
-    """``python -m service`` on a free port; everything it prints is kept, line by line."""
+    """``python -m service`` on a free port, with only the defaults and ``settings`` (no ``CXR_*`` of the
+    caller's environment). Everything it prints, stdout and stderr, goes to a temporary file, kept until
+    :meth:`stop`: reading it costs the caller nothing while a load runs."""
 
-    def __init__(self, settings: Mapping[str, Any], startup_timeout_s: float = 180.0) -> None:
+    def __init__(self, settings: Mapping[str, Any], *, startup_timeout_s: float = 180.0) -> None:
         self.settings = dict(settings)
         self.port = free_port()
         self.url = f"http://{HOST}:{self.port}"
         self._startup_timeout_s = startup_timeout_s
         base = {name: value for name, value in os.environ.items() if not name.startswith("CXR_")}
-        self._env = {**base, **settings_env(**settings), "PYTHONUNBUFFERED": "1"}
-        self._lines: list[tuple[str, str]] = []
-        self._lock = threading.Lock()
-        self._readers: list[threading.Thread] = []
-        self.process: subprocess.Popen[str] | None = None
+        self._env = {**base, **settings_env(self.settings), "PYTHONUNBUFFERED": "1"}
+        self._dir = tempfile.TemporaryDirectory(prefix="cxr-live-")
+        self._log_path = Path(self._dir.name) / "service.log"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def api_key(self) -> str | None:
+        keys = self.settings.get("api_keys") or []
+        return str(keys[0]) if keys else None
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """The first API key, as the load generator and the benchmark send it."""
+        return {"X-API-Key": self.api_key} if self.api_key else {}
 
     def start(self) -> LiveServer:
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "service", "--host", HOST, "--port", str(self.port)],
-            cwd=REPO,
-            env=self._env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            errors="backslashreplace",
-        )
-        assert self.process.stdout is not None and self.process.stderr is not None
-        for name, stream in (("stdout", self.process.stdout), ("stderr", self.process.stderr)):
-            reader = threading.Thread(target=self._read, args=(name, stream), daemon=True)
-            reader.start()
-            self._readers.append(reader)
+        with self._log_path.open("wb") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "service", "--host", HOST, "--port", str(self.port)],
+                cwd=REPO,
+                env=self._env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
         self._wait_ready()
         return self
-
-    def _read(self, name: str, stream: IO[str]) -> None:
-        for line in stream:
-            with self._lock:
-                self._lines.append((name, line.rstrip("\n")))
 
     def _wait_ready(self) -> None:
         deadline = time.monotonic() + self._startup_timeout_s
         while True:
             if not self.alive:
-                raise RuntimeError(f"the service exited during startup:\n{self.output()}")
+                code = self.process.returncode if self.process else None
+                raise RuntimeError(f"the service exited with {code} during startup:\n{self.log_tail()}")
             try:
                 if httpx.get(f"{self.url}/readyz", timeout=2).status_code == 200:
                     return
             except httpx.TransportError:
                 pass
             if time.monotonic() > deadline:
-                raise RuntimeError(f"the service was not ready within {self._startup_timeout_s} s")
+                raise RuntimeError(
+                    f"the service was not ready within {self._startup_timeout_s} s:\n{self.log_tail()}"
+                )
             time.sleep(0.1)
 
     @property
@@ -110,26 +113,33 @@ class LiveServer:
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
+    def _lines(self) -> list[str]:
+        try:
+            return self._log_path.read_bytes().decode("utf-8", "backslashreplace").splitlines()
+        except OSError:
+            return []
+
     def output(self) -> str:
-        """Everything printed so far, stdout and stderr interleaved as read."""
-        with self._lock:
-            return "\n".join(line for _, line in self._lines)
+        """Everything printed so far, stdout and stderr interleaved as written."""
+        return "\n".join(self._lines())
 
     def mark(self) -> int:
-        """A position in the output; :meth:`output_since` returns what came after it."""
-        with self._lock:
-            return len(self._lines)
+        """A position in the output (complete lines so far); :meth:`output_since` returns what follows."""
+        try:
+            return self._log_path.read_bytes().count(b"\n")
+        except OSError:
+            return 0
 
     def output_since(self, mark: int) -> str:
-        with self._lock:
-            return "\n".join(line for _, line in self._lines[mark:])
+        return "\n".join(self._lines()[mark:])
+
+    def log_tail(self, lines: int = 20) -> str:
+        return "\n".join(self._lines()[-lines:])
 
     def json_logs(self, since: int = 0) -> list[dict[str, Any]]:
-        """The stdout lines that are JSON objects (the service's log records), from mark ``since``."""
-        with self._lock:
-            lines = [line for stream, line in self._lines[since:] if stream == "stdout"]
+        """The lines that are JSON objects (the service's log records), from mark ``since``."""
         records = []
-        for line in lines:
+        for line in self._lines()[since:]:
             try:
                 record = json.loads(line)
             except ValueError:
@@ -146,46 +156,51 @@ class LiveServer:
                 return int(line.split()[1]) * 1024
         raise RuntimeError("no VmRSS in /proc status")
 
+    def metrics_text(self) -> str:
+        response = httpx.get(f"{self.url}/metrics", headers=self.headers, timeout=10)
+        response.raise_for_status()
+        return response.text
+
     def signal(self, sig: int = signal.SIGTERM) -> None:
         assert self.process is not None
         self.process.send_signal(sig)
 
     def wait(self, timeout_s: float = 60.0) -> int:
         assert self.process is not None
-        code = self.process.wait(timeout=timeout_s)
-        for reader in self._readers:
-            reader.join(timeout=5)
-        return code
+        return self.process.wait(timeout=timeout_s)
 
     def stop(self) -> None:
-        """SIGTERM, then SIGKILL if it does not exit within a minute."""
-        if self.process is None:
-            return
-        if self.alive:
+        """SIGTERM, then SIGKILL if it does not exit within a minute; the output file goes with it."""
+        if self.process is not None and self.alive:
             self.signal(signal.SIGTERM)
             try:
                 self.wait(60)
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.wait(10)
-        for stream in (self.process.stdout, self.process.stderr):
-            if stream is not None:
-                stream.close()
+        self._dir.cleanup()
 
     def __enter__(self) -> LiveServer:
-        return self.start()
+        try:
+            return self.start()
+        except BaseException:
+            self.stop()
+            raise
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
 
 class ThreadServer:
-    """``create_app(settings)`` behind the service's own ``DrainingServer``, in a daemon thread."""
+    """``create_app(settings)`` behind the service's own ``DrainingServer``, in a daemon thread.
 
-    def __init__(self, settings: Settings) -> None:
+    ``wrap`` puts ASGI middleware of the test's own around the app (the browser tests hold predictions).
+    """
+
+    def __init__(self, settings: Settings, wrap: Callable[[ASGIApp], ASGIApp] | None = None) -> None:
         self.app = create_app(settings)
         config = uvicorn.Config(
-            self.app,
+            wrap(self.app) if wrap else self.app,
             log_config=None,
             access_log=False,
             lifespan="on",
@@ -204,7 +219,7 @@ class ThreadServer:
         deadline = time.monotonic() + timeout_s
         while not self.server.started:
             if not self.thread.is_alive():
-                raise RuntimeError("the service stopped during startup")
+                raise RuntimeError("the service stopped during startup (see the log above)")
             if time.monotonic() > deadline:
                 raise RuntimeError(f"the service did not start within {timeout_s} s")
             time.sleep(0.02)

@@ -1,0 +1,41 @@
+"""A small random network as a weights file: the service under test loads it in milliseconds."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ml.classes import CLASSES
+from ml.model import PaperCNN, WeightsMetadata, build_model, save_weights
+from ml.preprocessing import PreprocessSpec
+
+# Small input (resize 72, crop 64) so a forward pass takes milliseconds; crop < resize exercises the crop.
+TEST_SPEC = PreprocessSpec(resize=72, crop=64)
+TEST_TEMPERATURE = 1.5
+
+
+def random_model(seed: int = 0) -> PaperCNN:
+    torch.manual_seed(seed)
+    model = build_model("paper_cnn", num_classes=len(CLASSES))
+    # He initialisation keeps activations alive through eight ReLU layers, so outputs depend on the input.
+    for module in model.modules():
+        if isinstance(module, torch.nn.Conv2d):
+            torch.nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
+    return model.eval()
+
+
+def write_random_weights(path: Path, metrics: dict[str, Any] | None = None) -> Path:
+    """The small random network and test preprocessing, as a weights file (also used outside pytest)."""
+    metadata = WeightsMetadata(
+        architecture="paper_cnn",
+        classes=list(CLASSES),
+        preprocessing=TEST_SPEC,
+        temperature=TEST_TEMPERATURE,
+        version="0.0.1-test",
+        name="random-test-cnn",
+        metrics=metrics or {},
+    )
+    save_weights(path, random_model(), metadata)
+    return path
