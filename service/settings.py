@@ -75,7 +75,7 @@ class Settings(BaseSettings):
     max_pixels: int = Field(
         default=40_000_000,
         ge=1,
-        description="Largest image (width x height), checked on the header before decoding, and also bounding "
+        description="Largest image (width x height), checked on the header before decoding and also bounding "
         "the image as scaled for the model; beyond it 413 (decompression bombs).",
     )
     min_side: int = Field(
