@@ -1,26 +1,37 @@
 """Export a release weights file: ``python -m ml export --weights RUN/model.safetensors --out FILE``.
 
-The input is a run's ``model.safetensors`` or a training checkpoint (``*.ckpt.safetensors``). The output
-is validated by :func:`ml.model.load_weights` before it is written, with the release version stamped in.
+The input is a run's ``model.safetensors``, a released file or a training checkpoint
+(``*.ckpt.safetensors``). With ``--data`` (and the run's ``--split``), export also fits the file's input
+assessment (:mod:`ml.gate.fit`), so every model carries a gate fitted to itself. Without it, a gate already
+in the input is kept; a file with none is served with every answer marked uncertain (``gate_unavailable``).
+The output is validated by :func:`ml.model.load_weights` after it is written, with the version stamped in.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-from torch import nn
-
 from ml.classes import CLASSES
-from ml.model import WeightsMetadata, build_model, load_weights, read_header, save_weights
+from ml.gate.train_scope import ScopeTrainConfig
+from ml.model import (
+    LoadedWeights,
+    PaperCNN,
+    WeightsMetadata,
+    build_model,
+    load_weights,
+    read_header,
+    save_weights,
+)
+from ml.model.gate import Gate
 from ml.preprocessing import PreprocessSpec
 
 logger = logging.getLogger(__name__)
 
 
-def _from_checkpoint(path: Path, temperature: float) -> tuple[nn.Module, WeightsMetadata]:
+def _from_checkpoint(path: Path, temperature: float) -> tuple[PaperCNN, WeightsMetadata]:
     from ml.checkpoint import load_checkpoint
 
     header = read_header(path)
@@ -37,15 +48,54 @@ def _from_checkpoint(path: Path, temperature: float) -> tuple[nn.Module, Weights
     return model, meta
 
 
-def main(source: Path, out: Path, version: str, name: str | None = None, temperature: float = 1.0) -> str:
+@dataclass(frozen=True)
+class GateSource:
+    """Where the exported file's input assessment comes from."""
+
+    data: Path | None = None
+    """The dataset to fit a new gate on; None keeps the input's gate, if it has one."""
+    split: Path | None = None
+    scope_from: Path | None = None
+    """A weights file whose scope classifier is reused instead of training one."""
+    scope_epochs: int = ScopeTrainConfig.epochs
+
+
+def main(
+    source: Path,
+    out: Path,
+    version: str,
+    name: str | None = None,
+    temperature: float = 1.0,
+    gate_source: GateSource | None = None,
+) -> str:
+    gate_source = gate_source or GateSource()
+    gate: Gate | None = None
     if read_header(source).get("format") == "cxr-checkpoint/1":
         model, metadata = _from_checkpoint(source, temperature)
     else:
         loaded = load_weights(source, expected_classes=list(CLASSES))
-        model, metadata = loaded.model, loaded.metadata
+        model, metadata, gate = loaded.model, loaded.metadata, loaded.gate
     metadata = replace(metadata, version=version, name=name or metadata.name)
-    sha = save_weights(out, model, metadata)
+    if gate_source.data is not None:
+        gate = _fit_gate(LoadedWeights(model, metadata, ""), gate_source)
+    elif gate is None:
+        logger.warning("%s carries no input assessment; pass --data to fit one", out.name)
+    sha = save_weights(out, model, metadata, gate)
     load_weights(out, expected_classes=list(CLASSES))
     logger.info("exported %s (sha256 %s)", out, sha)
     print(f"{out}\tsha256 {sha}")
     return sha
+
+
+def _fit_gate(weights: LoadedWeights, source: GateSource) -> Gate:
+    from ml.gate.fit import fit_gate
+
+    assert source.data is not None
+    scope = None
+    if source.scope_from is not None:
+        donor = load_weights(source.scope_from).gate
+        if donor is None:
+            raise SystemExit(f"--scope-from {source.scope_from} carries no gate")
+        scope = donor.scope
+    config = ScopeTrainConfig(epochs=source.scope_epochs)
+    return fit_gate(weights, source.data, source.split, config, scope_from=scope).gate

@@ -14,7 +14,7 @@ over a plain forward pass is a few percent.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
@@ -29,6 +29,8 @@ class GradCamResult:
     """``[N, h, w]`` in [0, 1] at the feature map's resolution, or None when not asked for."""
     targets: torch.Tensor
     """``[N]`` class index each map explains (the argmax unless given)."""
+    taps: list[torch.Tensor] = field(default_factory=list)
+    """Each block's spatially averaged output ``[N, width]`` when asked for (``with_taps``), else empty."""
 
 
 def predict_with_cam(
@@ -36,15 +38,17 @@ def predict_with_cam(
     inputs: torch.Tensor,
     with_cam: bool = True,
     targets: torch.Tensor | None = None,
+    with_taps: bool = False,
 ) -> GradCamResult:
     """One forward pass over ``inputs`` ``[N, C, H, W]``; Grad-CAM by autograd through the head alone."""
+    taps: list[torch.Tensor] | None = [] if with_taps else None
     with torch.no_grad():
-        features = model.features(inputs)
+        features = model.features(inputs, taps)
     if not with_cam:
         with torch.no_grad():
             logits = model.head(features).float()
         chosen = targets if targets is not None else logits.argmax(dim=1)
-        return GradCamResult(logits=logits, cams=None, targets=chosen)
+        return GradCamResult(logits=logits, cams=None, targets=chosen, taps=taps or [])
     features = features.detach().requires_grad_(True)
     with torch.enable_grad():
         logits = model.head(features)
@@ -56,4 +60,4 @@ def predict_with_cam(
         cams = torch.relu((weights * features).sum(dim=1)).float()
         peak = cams.amax(dim=(1, 2), keepdim=True)
         cams = torch.where(peak > 0, cams / peak.clamp_min(1e-12), torch.zeros_like(cams))
-    return GradCamResult(logits=logits.detach().float(), cams=cams, targets=chosen)
+    return GradCamResult(logits=logits.detach().float(), cams=cams, targets=chosen, taps=taps or [])

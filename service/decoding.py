@@ -15,6 +15,7 @@ from typing import Final
 import numpy as np
 from PIL import Image, ImageOps
 
+from ml.model.checks import ImageFacts, colour_fraction
 from service.dicom import decode_dicom
 from service.errors import (
     ImageTooLargeError,
@@ -50,6 +51,17 @@ class DecodedImage:
     kind: ImageKind
     pixels: np.ndarray
     """``[H, W]`` float32 in [0, 1]; 0 is black as displayed (MONOCHROME1 already inverted)."""
+    colour_fraction: float = 0.0
+    """Share of clearly coloured pixels (see :func:`ml.model.checks.colour_fraction`)."""
+    modality: str = ""
+    view_position: str = ""
+    body_part: str = ""
+    """DICOM acquisition tags, empty for PNG and JPEG."""
+
+    def facts(self) -> ImageFacts:
+        return ImageFacts(
+            self.height, self.width, self.colour_fraction, self.modality, self.view_position, self.body_part
+        )
 
     @property
     def height(self) -> int:
@@ -77,20 +89,22 @@ def sniff(data: bytes) -> ImageKind:
 
 def decode_image(data: bytes, limits: DecodeLimits) -> DecodedImage:
     kind = sniff(data)
+    tags = ("", "", "")
     if kind is ImageKind.DICOM:
-        pixels = decode_dicom(data, limits.max_pixels)
+        dicom = decode_dicom(data, limits.max_pixels)
+        pixels, colour, tags = dicom.pixels, dicom.colour_fraction, dicom.tags
     else:
-        pixels = _decode_raster(data, kind, limits.max_pixels)
+        pixels, colour = _decode_raster(data, kind, limits.max_pixels)
     height, width = pixels.shape
     if min(height, width) < limits.min_side:
         raise ImageTooSmallError(
             f"The image is {width}x{height} pixels; each side must be at least {limits.min_side}."
         )
     pixels = np.clip(np.nan_to_num(pixels, nan=0.0), 0.0, 1.0, dtype=np.float32)
-    return DecodedImage(kind=kind, pixels=pixels)
+    return DecodedImage(kind, pixels, colour, *tags)
 
 
-def _decode_raster(data: bytes, kind: ImageKind, max_pixels: int) -> np.ndarray:
+def _decode_raster(data: bytes, kind: ImageKind, max_pixels: int) -> tuple[np.ndarray, float]:
     name = kind.value.upper()
     try:
         with Image.open(io.BytesIO(data), formats=[name]) as image:
@@ -110,10 +124,10 @@ def _decode_raster(data: bytes, kind: ImageKind, max_pixels: int) -> np.ndarray:
         raise InvalidImageError(f"The {name} data is truncated or corrupt ({summarize(exc)}).") from exc
 
 
-def _to_gray(image: Image.Image) -> np.ndarray:
-    """Pillow image in any PNG/JPEG mode -> float32 ``[H, W]`` in [0, 1]."""
+def _to_gray(image: Image.Image) -> tuple[np.ndarray, float]:
+    """Pillow image in any PNG/JPEG mode -> float32 ``[H, W]`` in [0, 1], and its colour fraction."""
     if image.mode in _SIXTEEN_BIT_MODES:
-        return np.asarray(image).astype(np.float32) / 65535.0
+        return np.asarray(image).astype(np.float32) / 65535.0, 0.0
     if image.mode == "P":
         image = image.convert("RGBA" if "transparency" in image.info else "RGB")
     elif image.mode == "CMYK":
@@ -122,5 +136,10 @@ def _to_gray(image: Image.Image) -> np.ndarray:
     if image.mode in _ALPHA_MODES:
         # Transparent pixels carry arbitrary colour; compositing over black shows them as background.
         alpha = np.asarray(image.getchannel("A"), dtype=np.float32) / 255.0
+    colour = 0.0
+    if image.mode in ("RGB", "RGBA", "RGBa"):
+        # On a thumbnail: the share of coloured pixels needs no full-resolution pass.
+        small = image.convert("RGB").resize((min(image.width, 128), min(image.height, 128)))
+        colour = colour_fraction(np.asarray(small, dtype=np.float32) / 255.0)
     gray = np.asarray(image.convert("L"), dtype=np.float32) / 255.0
-    return gray * alpha if alpha is not None else gray
+    return (gray * alpha if alpha is not None else gray), colour

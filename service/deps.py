@@ -14,6 +14,7 @@ from fastapi import Depends, Request
 
 from service.errors import NotReadyError
 from service.metrics import ServiceMetrics
+from service.pipeline import Pipeline
 from service.settings import Settings
 from service.worker import InferenceWorker
 
@@ -33,6 +34,10 @@ async def get_metrics(request: Request) -> ServiceMetrics:
     return metrics
 
 
+SettingsDep = Annotated[Settings, Depends(get_app_settings)]
+MetricsDep = Annotated[ServiceMetrics, Depends(get_metrics)]
+
+
 async def get_worker(request: Request) -> InferenceWorker:
     worker: InferenceWorker | None = getattr(request.app.state, "worker", None)
     if worker is None:
@@ -43,12 +48,18 @@ async def get_worker(request: Request) -> InferenceWorker:
     return worker
 
 
+WorkerDep = Annotated[InferenceWorker, Depends(get_worker)]
+
+
+async def get_pipeline(request: Request, worker: WorkerDep) -> Pipeline:
+    """The request path's CPU work, set up for the served weights (a few attribute reads)."""
+    return Pipeline.build(_settings(request), worker.metadata.preprocessing, worker.scope_size)
+
+
 async def get_decode_limiter(request: Request) -> anyio.CapacityLimiter:
     limiter: anyio.CapacityLimiter = request.app.state.decode_limiter
     return limiter
 
 
-SettingsDep = Annotated[Settings, Depends(get_app_settings)]
-MetricsDep = Annotated[ServiceMetrics, Depends(get_metrics)]
-WorkerDep = Annotated[InferenceWorker, Depends(get_worker)]
 DecodeLimiterDep = Annotated[anyio.CapacityLimiter, Depends(get_decode_limiter)]
+PipelineDep = Annotated[Pipeline, Depends(get_pipeline)]

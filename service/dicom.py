@@ -13,6 +13,7 @@ from __future__ import annotations
 import io
 import logging
 import warnings
+from dataclasses import dataclass
 from typing import Any, Final
 
 import numpy as np
@@ -23,6 +24,7 @@ from pydicom.multival import MultiValue
 from pydicom.pixels.decoders.base import get_decoder
 from pydicom.pixels.processing import apply_modality_lut, apply_voi
 
+from ml.model.checks import colour_fraction
 from service.errors import (
     ImageTooLargeError,
     InvalidImageError,
@@ -47,7 +49,26 @@ def configure_pydicom() -> None:
     pydicom_logger.propagate = False
 
 
-def decode_dicom(data: bytes, max_pixels: int) -> np.ndarray:
+@dataclass(frozen=True)
+class DicomImage:
+    pixels: np.ndarray
+    """``[H, W]`` float64 in [0, 1], white is dense."""
+    colour_fraction: float
+    modality: str
+    view_position: str
+    body_part: str
+    """Acquisition tags for the input assessment; no patient or study field is ever read out."""
+
+    @property
+    def tags(self) -> tuple[str, str, str]:
+        return self.modality, self.view_position, self.body_part
+
+
+def _tag(dataset: Dataset, keyword: str) -> str:
+    return str(dataset.get(keyword, "") or "").strip()[:32]
+
+
+def decode_dicom(data: bytes, max_pixels: int) -> DicomImage:
     try:
         dataset = pydicom.dcmread(io.BytesIO(data))
         rows, columns, photometric = _geometry(dataset)
@@ -65,12 +86,14 @@ def decode_dicom(data: bytes, max_pixels: int) -> np.ndarray:
         raise InvalidImageError(f"The DICOM file cannot be decoded ({summarize(exc)}).") from exc
     if stored.shape[:2] != (rows, columns):
         raise InvalidImageError(f"The DICOM pixel data has shape {stored.shape}, expected {rows}x{columns}.")
+    tags = (_tag(dataset, "Modality"), _tag(dataset, "ViewPosition"), _tag(dataset, "BodyPartExamined"))
     if photometric in _COLOUR:
         bits = int(dataset.get("BitsStored", 8))
+        rgb = np.asarray(stored, dtype=np.float64) / (2**bits - 1)
         # Multiply and sum, not ``@``: a BLAS call leaves OpenBLAS's threads spinning, which slows the next
         # forward pass by half on a small CPU.
-        luma = (np.asarray(stored, dtype=np.float64) * _LUMA).sum(axis=-1)
-        return np.asarray(luma / (2**bits - 1), dtype=np.float64)
+        luma = (rgb * _LUMA).sum(axis=-1)
+        return DicomImage(luma, colour_fraction(rgb), *tags)
     try:
         values = np.asarray(apply_modality_lut(stored, dataset), dtype=np.float64)
         gray = _apply_voi(values, dataset)
@@ -78,7 +101,7 @@ def decode_dicom(data: bytes, max_pixels: int) -> np.ndarray:
         raise
     except (ValueError, TypeError, KeyError, IndexError, AttributeError, NotImplementedError) as exc:
         raise InvalidImageError(f"The DICOM LUT or window is invalid ({summarize(exc)}).") from exc
-    return 1.0 - gray if photometric == "MONOCHROME1" else gray
+    return DicomImage(1.0 - gray if photometric == "MONOCHROME1" else gray, 0.0, *tags)
 
 
 def _geometry(dataset: Dataset) -> tuple[int, int, str]:

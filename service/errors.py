@@ -29,7 +29,7 @@ and undocumented ones.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, ClassVar
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
@@ -135,9 +135,13 @@ class OutOfScopeError(ServiceError):
         "frontal chest radiographs."
     )
 
-    def __init__(self, detail: str, reasons: list[str]) -> None:
-        super().__init__(detail)
-        self.reasons = reasons
+    @classmethod
+    def of(cls, reasons: Iterable[str]) -> OutOfScopeError:
+        codes = ", ".join(reasons)
+        return cls(
+            f"The image is out of the model's scope (reasons: {codes}); it answers only for frontal chest "
+            "radiographs. Unset CXR_REJECT_OUT_OF_SCOPE to receive the prediction with its assessment."
+        )
 
 
 class ServiceUnavailableError(ServiceError, abstract=True):

@@ -14,6 +14,8 @@ from prometheus_client import (
     generate_latest,
 )
 
+from ml.model.gate import Assessment
+
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 BATCH_BUCKETS = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 128, 256)
 
@@ -72,6 +74,26 @@ class ServiceMetrics:
             "cxr_ready", "1 when the model is loaded, warmed up and accepting work.", registry=r
         )
         self.model_info = Info("cxr_model", "The served model.", registry=r)
+        self.assessments = Counter(
+            "cxr_assessments",
+            "Answers by input-assessment outcome: trusted, uncertain or out_of_scope.",
+            ["outcome"],
+            registry=r,
+        )
+        self.assessment_reasons = Counter(
+            "cxr_assessment_reasons",
+            "Input-assessment findings by stable reason code (an answer may have several).",
+            ["reason"],
+            registry=r,
+        )
+
+    def observe_assessment(self, assessment: Assessment) -> None:
+        outcome = (
+            "out_of_scope" if not assessment.in_scope else "uncertain" if assessment.uncertain else "trusted"
+        )
+        self.assessments.labels(outcome).inc()
+        for reason in assessment.reasons:
+            self.assessment_reasons.labels(reason.value).inc()
 
     def track_queue_depth(self, depth: Callable[[], float]) -> None:
         self.queue_depth.set_function(depth)

@@ -7,6 +7,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.config import JsonDict
 
+from ml.classes import CLASSES
+from ml.model.checks import Reason
+
 _SHA = "9c1e5b0f2a7d4e8c6b3a1f0e9d8c7b6a5f4e3d2c1b0a99887766554433221100"
 _MODEL_EXAMPLE: JsonDict = {"name": "paper-cnn", "version": "1.0.0", "sha256": _SHA}
 
@@ -44,6 +47,47 @@ class GradCam(BaseModel):
     )
 
 
+_ASSESSMENT_EXAMPLE: JsonDict = {
+    "in_scope": True,
+    "uncertain": False,
+    "reasons": [],
+    "scores": {"chest_xray": 0.998, "typicality": 0.41, "confidence": 0.97},
+}
+
+
+class AssessmentScores(BaseModel):
+    chest_xray: float | None = Field(
+        description="The scope classifier's probability that the image is a frontal chest radiograph; "
+        "null when the weights carry no gate."
+    )
+    typicality: float | None = Field(
+        description="Share of validation images whose features lie at least as far from the training data: "
+        "about 0.5 for a typical image, near 0 for one stranger than all of them; null without a gate."
+    )
+    confidence: float = Field(description="The calibrated probability of the predicted class.")
+
+
+class Assessment(BaseModel):
+    """Whether the answer can be trusted. Trust it alone only when in_scope is true and uncertain false."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [_ASSESSMENT_EXAMPLE]})
+
+    in_scope: bool = Field(
+        description="False when the image is not a frontal chest radiograph (a photo, a document, a CT or MR "
+        "slice, a lateral view, another body part, a blank, rotated or inverted image) or lies far outside "
+        "the training data; the probabilities are then meaningless."
+    )
+    uncertain: bool = Field(
+        description="True when the image is in scope but the answer must not stand alone (low calibrated "
+        "confidence, or features atypical of the training data)."
+    )
+    reasons: list[Reason] = Field(
+        description="Stable codes for every finding, out-of-scope ones first; empty for a trusted answer. "
+        "`gate_unavailable` means the weights carry no input assessment."
+    )
+    scores: AssessmentScores
+
+
 class PredictionResponse(BaseModel):
     model_config = ConfigDict(
         json_schema_extra={
@@ -57,6 +101,7 @@ class PredictionResponse(BaseModel):
                         "width": 512,
                         "height": 512,
                     },
+                    "assessment": _ASSESSMENT_EXAMPLE,
                     "model": _MODEL_EXAMPLE,
                     "request_id": "5f0c8a4e2b9d4c1e8f7a6b5c4d3e2f10",
                 }
@@ -64,13 +109,12 @@ class PredictionResponse(BaseModel):
         }
     )
 
-    label: str = Field(
-        description="The most probable class.", examples=["COVID", "Normal", "Viral Pneumonia"]
-    )
+    label: str = Field(description="The most probable class.", json_schema_extra={"enum": list(CLASSES)})
     probabilities: dict[str, float] = Field(
         description="Every class with its probability; they sum to 1 and are temperature-calibrated."
     )
     gradcam: GradCam | None = Field(description="The Grad-CAM overlay, or null when gradcam=false.")
+    assessment: Assessment
     model: ModelRef
     request_id: str = Field(description="Also in the X-Request-ID header; quote it when reporting a problem.")
 
@@ -82,6 +126,19 @@ class InputSpec(BaseModel):
     std: float
     channels: int
     interpolation: str
+    standardize: str = Field(description="Intensity standardisation before the crop: none or percentile.")
+
+
+class GateThresholds(BaseModel):
+    min_chest_xray: float = Field(description="Out of scope below this scope probability.")
+    max_distance: float = Field(description="Out of scope above this feature-distance score.")
+    min_typicality: float = Field(description="Uncertain below this typicality.")
+    min_confidence: float = Field(description="Uncertain below this calibrated confidence.")
+
+
+class GateInfo(BaseModel):
+    thresholds: GateThresholds = Field(description="Chosen on the validation split by `python -m ml export`.")
+    fitted: dict[str, Any] = Field(description="How the thresholds were chosen.")
 
 
 class ModelInfo(BaseModel):
@@ -101,10 +158,20 @@ class ModelInfo(BaseModel):
                         "std": 0.5,
                         "channels": 3,
                         "interpolation": "bilinear-antialias",
+                        "standardize": "none",
                     },
                     "temperature": 1.31,
                     "metrics": {"test": {"accuracy": 0.962, "macro_f1": 0.958}},
                     "device": "cpu",
+                    "gate": {
+                        "thresholds": {
+                            "min_chest_xray": 0.5,
+                            "max_distance": 3.1,
+                            "min_typicality": 0.05,
+                            "min_confidence": 0.71,
+                        },
+                        "fitted": {"validation_images": 2048},
+                    },
                     "intended_use": "Research and teaching only; not a medical device.",
                 }
             ]
@@ -120,6 +187,10 @@ class ModelInfo(BaseModel):
     temperature: float = Field(description="Logits are divided by it before the softmax (calibration).")
     metrics: dict[str, Any] = Field(description="Evaluation metrics recorded in the weights' metadata.")
     device: str
+    gate: GateInfo | None = Field(
+        description="The input assessment's thresholds; null when the weights carry none (every answer is "
+        "then marked uncertain with reason gate_unavailable)."
+    )
     intended_use: str
 
 

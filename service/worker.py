@@ -4,6 +4,10 @@ Requests wait in a bounded queue. The thread takes the first, then waits at most
 up to ``max_batch_size``, and serves them with one forward pass and one batched Grad-CAM
 (:func:`ml.gradcam.predict_with_cam`). Only this thread touches the model, so no lock guards it.
 
+Each batch also runs the input assessment (:mod:`ml.model.gate`) when the weights carry one: the scope
+classifier on the whole images, and the feature distance on the classifier's own pooled block outputs.
+Who may queue is :mod:`service.admission`'s business, not this thread's.
+
 A request that was cancelled (deadline passed, client gone) before its batch started is dropped unseen.
 """
 
@@ -14,9 +18,8 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Iterator
 from concurrent.futures import Future
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -24,8 +27,12 @@ import torch
 
 from ml.gradcam import predict_with_cam
 from ml.model import PaperCNN, WeightsMetadata, load_weights
+from ml.model.checks import ImageFacts
+from ml.model.gate import Assessment, Gate, ungated_assessment
+from ml.model.scope import SCOPE_SIZE
+from service.admission import Admission
 from service.device import resolve_device
-from service.errors import DeadlineExceededError, DrainingError, QueueFullError, ServiceUnavailableError
+from service.errors import DeadlineExceededError, DrainingError
 from service.metrics import ServiceMetrics
 from service.settings import Settings
 
@@ -42,14 +49,26 @@ class Prediction:
     label_index: int
     cam: np.ndarray | None
     """``[h, w]`` float32 in [0, 1] for the predicted class, or None when not asked for."""
+    assessment: Assessment
     batch_size: int
     queue_s: float
     inference_s: float
 
 
+@dataclass(frozen=True)
+class WorkItem:
+    """One preprocessed image, as :class:`service.pipeline.PreparedImage` hands it over."""
+
+    inputs: torch.Tensor
+    """The classifier's input ``[C, crop, crop]``."""
+    scope_inputs: torch.Tensor
+    """The scope classifier's input ``[1, s, s]``."""
+    facts: ImageFacts
+
+
 @dataclass
 class _Job:
-    inputs: torch.Tensor
+    item: WorkItem
     with_cam: bool
     deadline: float
     enqueued: float = field(default_factory=time.monotonic)
@@ -65,21 +84,21 @@ class InferenceWorker:
         device: torch.device,
         settings: Settings,
         metrics: ServiceMetrics,
+        gate: Gate | None = None,
     ) -> None:
         # Channels-last runs the convolutions about 1.2-1.5x faster on CPU (oneDNN) and on GPU alike.
         self.model = model.to(device).eval().to(memory_format=torch.channels_last)
+        self.gate = gate
+        if gate is not None:
+            gate.scope.to(device)
         self.metadata = metadata
         self.sha256 = sha256
         self.device = device
         self._metrics = metrics
         self._max_batch = settings.max_batch_size
         self._max_wait_s = settings.max_wait_ms / 1000
-        self._retry_after_s = settings.retry_after_s
         self._queue: queue.Queue[_Job | None] = queue.Queue(maxsize=settings.queue_size)
-        self._lock = threading.Lock()
-        self._accepting = False
-        self._admitted = 0
-        """Requests let in by :meth:`admit` and not yet queued (their upload is being read or decoded)."""
+        self.admission: Admission[_Job] = Admission(self._queue, settings.retry_after_s, metrics)
         self._thread: threading.Thread | None = None
         metrics.track_queue_depth(self._queue.qsize)
         metrics.model_info.info(
@@ -92,7 +111,9 @@ class InferenceWorker:
         started = time.perf_counter()
         device = resolve_device(settings.device)
         loaded = load_weights(settings.weights_path)
-        worker = cls(loaded.model, loaded.metadata, loaded.sha256, device, settings, metrics)
+        if loaded.gate is None:
+            logger.warning("the weights carry no input assessment: every answer is marked gate_unavailable")
+        worker = cls(loaded.model, loaded.metadata, loaded.sha256, device, settings, metrics, loaded.gate)
         worker.warm_up()
         facts = {"device": str(device), "sha256": loaded.sha256, "model_name": loaded.metadata.name}
         load_s = round(time.perf_counter() - started, 3)
@@ -108,15 +129,28 @@ class InferenceWorker:
         for size in sorted(sizes):
             inputs = torch.zeros(size, spec.channels, spec.crop, spec.crop, device=self.device)
             inputs = inputs.contiguous(memory_format=torch.channels_last)
-            predict_with_cam(self.model, inputs)
+            result = predict_with_cam(self.model, inputs, with_taps=self.gate is not None)
+            if self.gate is not None:
+                self.gate.signals(
+                    torch.zeros(size, 1, self.scope_size, self.scope_size, device=self.device), result.taps
+                )
 
     @property
-    def draining(self) -> bool:
-        return not self._accepting
+    def scope_size(self) -> int:
+        """The scope classifier's input side: the pipeline shrinks every image to it."""
+        return self.gate.config.scope_size if self.gate is not None else SCOPE_SIZE
+
+    @property
+    def accepting(self) -> bool:
+        return self.admission.is_open
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
 
     @property
     def ready(self) -> bool:
-        return self._accepting and self._thread is not None and self._thread.is_alive()
+        return self.accepting and self.running
 
     @property
     def queue_depth(self) -> int:
@@ -125,15 +159,11 @@ class InferenceWorker:
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="cxr-inference", daemon=True)
         self._thread.start()
-        with self._lock:
-            self._accepting = True
-        self._metrics.ready.set(1)
+        self.admission.open()
 
     def begin_drain(self) -> None:
         """Refuse new work from now on; what is queued still runs."""
-        with self._lock:
-            self._accepting = False
-        self._metrics.ready.set(0)
+        self.admission.close()
 
     def stop(self, timeout_s: float) -> None:
         """Blocking: drain the queue, then end the thread; anything left after ``timeout_s`` fails."""
@@ -154,52 +184,14 @@ class InferenceWorker:
                 dropped += 1
         logger.info("inference worker stopped", extra={"dropped": dropped})
 
-    @contextmanager
-    def admit(self) -> Iterator[None]:
-        """Hold a place in the queue while the upload is read and decoded; 503 at once when none is free.
+    def admit(self) -> AbstractContextManager[None]:
+        return self.admission.admit()
 
-        Requests still being read or decoded count against ``queue_size`` together with the queued ones, so
-        when decoding is the bottleneck the crowd in front of the queue stays bounded too (and is refused
-        before its body is read) instead of growing with the offered load.
-        """
-        with self._lock:
-            if not self._accepting:
-                raise self._refusal("draining")
-            if self._admitted + self._queue.qsize() >= self._queue.maxsize:
-                raise self._refusal("queue_full")
-            self._admitted += 1
-        try:
-            yield
-        finally:
-            with self._lock:
-                self._admitted -= 1
-
-    def submit(self, inputs: torch.Tensor, *, with_cam: bool, deadline: float) -> Future[Prediction]:
-        job = _Job(inputs=inputs, with_cam=with_cam, deadline=deadline)
-        # Under the lock so no job can slip into the queue behind the stop marker.
-        with self._lock:
-            if not self._accepting:
-                raise self._refusal("draining")
-            try:
-                self._queue.put_nowait(job)
-            except queue.Full:
-                raise self._refusal("queue_full") from None
-        return job.future
-
-    def _refusal(self, reason: str) -> ServiceUnavailableError:
-        self._metrics.rejected.labels(reason).inc()
-        if reason == "draining":
-            return DrainingError(
-                "This instance is shutting down; retry on another.", retry_after_s=self._retry_after_s
-            )
-        return QueueFullError(
-            f"All {self._queue.maxsize} places in the inference queue are taken; retry after Retry-After.",
-            retry_after_s=self._retry_after_s,
-        )
-
-    async def infer(self, inputs: torch.Tensor, *, with_cam: bool, deadline: float) -> Prediction:
-        """Queue one preprocessed image ``[C, crop, crop]``; cancelling the caller drops the work."""
-        future = asyncio.wrap_future(self.submit(inputs, with_cam=with_cam, deadline=deadline))
+    async def infer(self, item: WorkItem, *, with_cam: bool, deadline: float) -> Prediction:
+        """Queue one preprocessed image; cancelling the caller drops the work."""
+        job = _Job(item=item, with_cam=with_cam, deadline=deadline)
+        self.admission.enqueue(job)
+        future = asyncio.wrap_future(job.future)
         try:
             async with asyncio.timeout(max(0.0, deadline - time.monotonic())):
                 return await future
@@ -230,7 +222,7 @@ class InferenceWorker:
                 job = self._queue.get_nowait()
             except queue.Empty:
                 remaining = until - time.monotonic()
-                if remaining <= 0 or not self._admitted:
+                if remaining <= 0 or not self.admission.reading:
                     return False
                 try:
                     job = self._queue.get(timeout=min(remaining, _ADMITTED_POLL_S))
@@ -285,12 +277,14 @@ class InferenceWorker:
 
     def _forward(self, jobs: list[_Job], started: float) -> list[Prediction]:
         t0 = time.perf_counter()
-        inputs = torch.stack([job.inputs for job in jobs]).to(self.device, non_blocking=True)
+        inputs = torch.stack([job.item.inputs for job in jobs]).to(self.device, non_blocking=True)
         inputs = inputs.contiguous(memory_format=torch.channels_last)
-        result = predict_with_cam(self.model, inputs, with_cam=any(job.with_cam for job in jobs))
+        with_cam = any(job.with_cam for job in jobs)
+        result = predict_with_cam(self.model, inputs, with_cam=with_cam, with_taps=self.gate is not None)
         probabilities = torch.softmax(result.logits / self.metadata.temperature, dim=1).cpu().tolist()
         targets = result.targets.cpu().tolist()
         cams = result.cams.cpu().numpy() if result.cams is not None else None
+        assessments = self._assess(jobs, result.taps, [max(p) for p in probabilities])
         elapsed = time.perf_counter() - t0
         self._metrics.batch_size.observe(len(jobs))
         self._metrics.inference_seconds.observe(elapsed)
@@ -299,9 +293,25 @@ class InferenceWorker:
                 probabilities=tuple(probabilities[i]),
                 label_index=int(targets[i]),
                 cam=cams[i].copy() if cams is not None and job.with_cam else None,
+                assessment=assessments[i],
                 batch_size=len(jobs),
                 queue_s=started - job.enqueued,
                 inference_s=elapsed,
             )
             for i, job in enumerate(jobs)
+        ]
+
+    def _assess(
+        self, jobs: list[_Job], taps: list[torch.Tensor], confidence: list[float]
+    ) -> list[Assessment]:
+        if self.gate is None:
+            return [
+                ungated_assessment(job.item.facts, job.item.scope_inputs, conf)
+                for job, conf in zip(jobs, confidence, strict=True)
+            ]
+        scope_inputs = torch.stack([job.item.scope_inputs for job in jobs]).to(self.device, non_blocking=True)
+        signals = self.gate.signals(scope_inputs, taps)
+        return [
+            self.gate.assess(job.item.facts, job.item.scope_inputs, signals, i, conf)
+            for i, (job, conf) in enumerate(zip(jobs, confidence, strict=True))
         ]

@@ -47,10 +47,21 @@ class PaperCNN(nn.Module):
         self.fc1 = nn.Linear(cin, 10)
         self.fc2 = nn.Linear(10, num_classes)
 
-    def features(self, x: torch.Tensor) -> torch.Tensor:
-        """The last convolutional block's output, after its ReLU: ``[N, 256, H/8, W/8]``."""
-        out: torch.Tensor = self.body(x)
-        return out
+    def features(self, x: torch.Tensor, taps: list[torch.Tensor] | None = None) -> torch.Tensor:
+        """The last convolutional block's output, after its ReLU: ``[N, 256, H/8, W/8]``.
+
+        With ``taps``, each block's output is appended to it, spatially averaged (``[N, width]``, float32),
+        for the input assessment's feature-space distance; the last one is the head's pooled input.
+        """
+        if taps is None:
+            out: torch.Tensor = self.body(x)
+            return out
+        for layer in self.body:
+            if isinstance(layer, nn.MaxPool2d):
+                taps.append(x.mean(dim=(2, 3)).float())
+            x = layer(x)
+        taps.append(x.mean(dim=(2, 3)).float())
+        return x
 
     def head(self, features: torch.Tensor) -> torch.Tensor:
         """Global average pooling and the two linear layers: features -> logits."""

@@ -2,7 +2,8 @@
 
 The metadata records everything needed to use the file without the training code: the classes in output
 order, the architecture, the preprocessing, the temperature, the version, the training configuration, the
-data manifest's hash and the validation metrics.
+data manifest's hash and the validation metrics. A file may also carry its input assessment (the ``gate``
+header and the ``gate.*`` tensors, :mod:`ml.model.gate`); one without it still loads, with ``gate=None``.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from ml.model.cnn import MODELS, PaperCNN, build_model
+from ml.model.gate import TENSOR_PREFIX, Gate, GateConfig
 from ml.preprocessing import PreprocessSpec
 
 FORMAT = "cxr-weights/1"
@@ -83,6 +85,7 @@ class LoadedWeights:
     model: PaperCNN
     metadata: WeightsMetadata
     sha256: str
+    gate: Gate | None = None
 
 
 def file_sha256(path: Path) -> str:
@@ -93,11 +96,17 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def save_weights(path: Path, model: torch.nn.Module, metadata: WeightsMetadata) -> str:
-    """Write ``model``'s state dict with ``metadata``; returns the file's sha256."""
+def save_weights(
+    path: Path, model: torch.nn.Module, metadata: WeightsMetadata, gate: Gate | None = None
+) -> str:
+    """Write ``model``'s state dict with ``metadata`` (and the gate, if any); returns the file's sha256."""
     state = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
+    header = metadata.to_header()
+    if gate is not None:
+        state.update(gate.to_tensors())
+        header["gate"] = gate.config.to_json()
     path.parent.mkdir(parents=True, exist_ok=True)
-    save_file(state, str(path), metadata=metadata.to_header())
+    save_file(state, str(path), metadata=header)
     return file_sha256(path)
 
 
@@ -122,7 +131,8 @@ def load_weights(path: Path, expected_classes: list[str] | None = None) -> Loade
     path = Path(path)
     if not path.is_file():
         raise WeightsError(f"weights file not found: {path}")
-    metadata = WeightsMetadata.from_header(read_header(path))
+    header = read_header(path)
+    metadata = WeightsMetadata.from_header(header)
     if metadata.architecture not in MODELS:
         raise WeightsError(f"unknown architecture {metadata.architecture!r}; known: {sorted(MODELS)}")
     if expected_classes is not None and metadata.classes != list(expected_classes):
@@ -136,6 +146,8 @@ def load_weights(path: Path, expected_classes: list[str] | None = None) -> Loade
         tensors = load_file(str(path))
     except (SafetensorError, OSError) as exc:
         raise WeightsError(f"{path.name}: cannot read tensors: {exc}") from exc
+    gate_tensors = {k: tensors.pop(k) for k in [k for k in tensors if k.startswith(TENSOR_PREFIX)]}
+    gate = _load_gate(header.get("gate"), gate_tensors)
     expected = model.state_dict()
     missing = sorted(set(expected) - set(tensors))
     unexpected = sorted(set(tensors) - set(expected))
@@ -152,4 +164,18 @@ def load_weights(path: Path, expected_classes: list[str] | None = None) -> Loade
             raise WeightsError(f"tensor {name} holds non-finite values")
     model.load_state_dict(tensors)
     model.eval()
-    return LoadedWeights(model=model, metadata=metadata, sha256=file_sha256(path))
+    return LoadedWeights(model=model, metadata=metadata, sha256=file_sha256(path), gate=gate)
+
+
+def _load_gate(config: str | None, tensors: dict[str, torch.Tensor]) -> Gate | None:
+    if config is None:
+        if tensors:
+            raise WeightsError("gate tensors without a gate header")
+        return None
+    try:
+        gate = Gate.from_tensors(GateConfig.from_json(config), tensors)
+    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+        raise WeightsError(f"invalid input-assessment gate: {exc}") from exc
+    if not all(torch.isfinite(t.float()).all() for t in tensors.values()):
+        raise WeightsError("the gate holds non-finite values")
+    return gate

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 from fastapi import APIRouter, Depends, Response
 
+from ml.model.gate import Gate
 from service.auth import require_api_key
 from service.deps import MetricsDep, SettingsDep, WorkerDep
 from service.errors import DrainingError, NotReadyError
 from service.openapi import problem_responses
-from service.schemas import Health, InputSpec, ModelInfo, Readiness
+from service.schemas import GateInfo, GateThresholds, Health, InputSpec, ModelInfo, Readiness
 
 INTENDED_USE = (
     "Research and teaching only; not a medical device and not for diagnosis. Classifies a frontal chest "
@@ -44,14 +47,14 @@ async def healthz() -> Health:
     responses=problem_responses(NotReadyError, DrainingError, 500),
 )
 async def readyz(worker: WorkerDep, settings: SettingsDep) -> Readiness:
-    if not worker.ready and not worker.draining:
+    if not worker.accepting:
+        raise DrainingError(
+            "This instance is shutting down; send new work elsewhere.", retry_after_s=settings.retry_after_s
+        )
+    if not worker.running:
         raise NotReadyError(
             "The inference thread is not running; this instance needs a restart.",
             retry_after_s=settings.retry_after_s,
-        )
-    if not worker.ready:
-        raise DrainingError(
-            "This instance is shutting down; send new work elsewhere.", retry_after_s=settings.retry_after_s
         )
     return Readiness(queue_depth=worker.queue_depth)
 
@@ -95,9 +98,17 @@ async def model(worker: WorkerDep) -> ModelInfo:
             std=spec.std,
             channels=spec.channels,
             interpolation=spec.interpolation,
+            standardize=spec.standardize,
         ),
         temperature=meta.temperature,
         metrics=meta.metrics,
         device=worker.device.type,
+        gate=gate_info(worker.gate),
         intended_use=INTENDED_USE,
     )
+
+
+def gate_info(gate: Gate | None) -> GateInfo | None:
+    if gate is None:
+        return None
+    return GateInfo(thresholds=GateThresholds(**asdict(gate.config.thresholds)), fitted=gate.config.fitted)

@@ -240,7 +240,7 @@ async def test_shutdown_under_load_finishes_in_flight_requests_and_refuses_new_o
             await wait_until(lambda: worker.queue_depth == 6, timeout_s=30)
 
             server.terminate()
-            await wait_until(lambda: worker.draining, timeout_s=10)
+            await wait_until(lambda: not worker.accepting, timeout_s=10)
             late = [await refusal_or_error(client, headers, body) for _ in range(3)]
             gate.release()
             finished = await asyncio.gather(*in_flight)

@@ -7,7 +7,7 @@ from collections.abc import Callable
 import anyio.to_thread
 import pytest
 
-import service.routes.predict
+import service.pipeline
 from service.settings import Settings
 from tests.support.live import LiveServer, ThreadServer
 
@@ -45,7 +45,7 @@ async def test_the_fuzzer_reports_a_server_error_when_there_is_one(
     def broken(*args: object) -> None:
         raise RuntimeError("deliberately broken overlay")
 
-    monkeypatch.setattr(service.routes.predict, "render_overlay", broken)
+    monkeypatch.setattr(service.pipeline, "render_overlay", broken)
     with ThreadServer(make_settings(api_keys=[API_KEY])) as server:
         report = await anyio.to_thread.run_sync(lambda: fuzz(server.url, api_key=API_KEY, examples=10))
 

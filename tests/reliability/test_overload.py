@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-import service.routes.predict
+import service.pipeline
 from service.settings import Settings
 from tests.support.app import serve, wait_until
 from tests.support.images import multipart, png_bytes
@@ -85,7 +85,7 @@ async def test_requests_waiting_to_be_decoded_count_against_the_queue_bound(
     settings = make_settings(queue_size=6, decode_concurrency=2)
     release = threading.Event()
     decoding = threading.Semaphore(0)
-    real_prepare = service.routes.predict.prepare
+    real_prepare = service.pipeline.Pipeline.prepare
 
     def slow_prepare(*args: Any, **kwargs: Any) -> Any:
         decoding.release()
@@ -93,7 +93,7 @@ async def test_requests_waiting_to_be_decoded_count_against_the_queue_bound(
             raise TimeoutError("never released")
         return real_prepare(*args, **kwargs)
 
-    monkeypatch.setattr(service.routes.predict, "prepare", slow_prepare)
+    monkeypatch.setattr(service.pipeline.Pipeline, "prepare", slow_prepare)
     async with serve(settings) as svc:
         requests = [
             asyncio.ensure_future(svc.client.post("/predict", files=multipart(png_bytes(seed=s))))

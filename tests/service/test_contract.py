@@ -31,7 +31,7 @@ async def test_predict_multipart_png_answers_the_full_contract(svc: Service) -> 
     assert response.status_code == 200
     assert response.headers["content-type"] == "application/json"
     body = response.json()
-    assert set(body) == {"label", "probabilities", "gradcam", "model", "request_id"}
+    assert set(body) == {"label", "probabilities", "gradcam", "assessment", "model", "request_id"}
     assert list(body["probabilities"]) == list(CLASSES)
     assert math.isclose(sum(body["probabilities"].values()), 1.0, abs_tol=1e-6)
     assert body["label"] == max(body["probabilities"], key=body["probabilities"].get)
@@ -41,6 +41,11 @@ async def test_predict_multipart_png_answers_the_full_contract(svc: Service) -> 
     assert (overlay.format, overlay.mode, overlay.size) == ("PNG", "RGB", (80, 64))
     assert body["model"] == {"name": "random-test-cnn", "version": "0.0.1-test", "sha256": svc.worker.sha256}
     assert body["request_id"] == response.headers["x-request-id"]
+    assessment = body["assessment"]
+    assert set(assessment) == {"in_scope", "uncertain", "reasons", "scores"}
+    assert (assessment["in_scope"], assessment["uncertain"], assessment["reasons"]) == (True, False, [])
+    assert set(assessment["scores"]) == {"chest_xray", "typicality", "confidence"}
+    assert math.isclose(assessment["scores"]["confidence"], max(body["probabilities"].values()), abs_tol=1e-4)
 
 
 @pytest.mark.parametrize(

@@ -10,10 +10,10 @@ import pytest
 from PIL import Image
 from pydicom.uid import JPEGLSLossless
 
-import service.routes.predict
+import service.pipeline
 from service.decoding import DecodeLimits
 from service.errors import ServiceError
-from service.routes.predict import prepare
+from service.pipeline import Pipeline
 from service.settings import Settings
 from tests.support.app import Service, serve
 from tests.support.images import dicom_bytes, encode, jpeg_bytes, multipart, pattern, png_bytes, to_uint8
@@ -171,7 +171,7 @@ async def test_an_unexpected_failure_is_a_500_problem_never_a_4xx(
     def broken(*args: object) -> None:
         raise RuntimeError("bug in the overlay")
 
-    monkeypatch.setattr(service.routes.predict, "render_overlay", broken)
+    monkeypatch.setattr(service.pipeline, "render_overlay", broken)
 
     response = await svc.client.post("/predict", files=multipart(png_bytes()))
 
@@ -219,11 +219,11 @@ def damaged_uploads() -> list[bytes]:
 
 
 def test_damaged_files_decode_or_fail_with_a_client_error() -> None:
-    limits = DecodeLimits(max_pixels=10**7, min_side=16)
+    pipeline = Pipeline(DecodeLimits(max_pixels=10**7, min_side=16), TEST_SPEC, 96, 96)
     outcomes: set[str] = set()
     for damaged in damaged_uploads():
         try:
-            prepare("image/png", damaged, limits, TEST_SPEC, 96, with_canvas=True)
+            pipeline.prepare("image/png", damaged, with_canvas=True)
             outcomes.add("decoded")
         except ServiceError as exc:
             assert 400 <= exc.status < 500

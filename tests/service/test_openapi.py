@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from ml.model.checks import Reason
 from tests.support.app import Service
 
 pytestmark = pytest.mark.anyio
@@ -112,6 +113,13 @@ async def test_prediction_schema_example_follows_the_contract(schema: dict[str, 
     assert (
         set(example)
         == set(prediction["required"])
-        == {"label", "probabilities", "gradcam", "model", "request_id"}
+        == {"label", "probabilities", "gradcam", "assessment", "model", "request_id"}
     )
     assert sum(example["probabilities"].values()) == pytest.approx(1.0)
+
+
+async def test_assessment_reasons_are_an_enum_of_the_stable_codes(schema: dict[str, Any]) -> None:
+    components = schema["components"]["schemas"]
+    reasons = components["Assessment"]["properties"]["reasons"]["items"]
+
+    assert components[reasons["$ref"].rsplit("/", 1)[-1]]["enum"] == [reason.value for reason in Reason]

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 
 from ml.classes import CLASSES
 from ml.model import PaperCNN, WeightsMetadata, build_model, save_weights
+from ml.model.gate import Gate
 from ml.preprocessing import PreprocessSpec
+from tests.support.gate import random_gate
 
 # Small input (resize 72, crop 64) so a forward pass takes milliseconds; crop < resize exercises the crop.
 TEST_SPEC = PreprocessSpec(resize=72, crop=64)
@@ -26,8 +28,13 @@ def random_model(seed: int = 0) -> PaperCNN:
     return model.eval()
 
 
-def write_random_weights(path: Path, metrics: dict[str, Any] | None = None) -> Path:
-    """The small random network and test preprocessing, as a weights file (also used outside pytest)."""
+def write_random_weights(
+    path: Path, metrics: dict[str, Any] | None = None, gate: Gate | None | Literal["trusting"] = "trusting"
+) -> Path:
+    """The small random network and test preprocessing, as a weights file (also used outside pytest).
+
+    It carries a random input-assessment gate that trusts every image (``gate=None``: no gate at all).
+    """
     metadata = WeightsMetadata(
         architecture="paper_cnn",
         classes=list(CLASSES),
@@ -37,5 +44,5 @@ def write_random_weights(path: Path, metrics: dict[str, Any] | None = None) -> P
         name="random-test-cnn",
         metrics=metrics or {},
     )
-    save_weights(path, random_model(), metadata)
+    save_weights(path, random_model(), metadata, random_gate() if gate == "trusting" else gate)
     return path

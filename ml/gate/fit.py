@@ -1,0 +1,102 @@
+"""Fit a weights file's input assessment; ``python -m ml export --data DIR`` runs :func:`fit_gate`.
+
+1. The classifier's pooled block outputs on the training split give the class means and covariances of
+   the feature distance; its validation scores become the typicality yardstick.
+2. The scope classifier is trained on the training split's X-rays against generated negatives (or taken
+   from another weights file, ``--scope-from``, when only the classifier changed).
+3. Thresholds are chosen on the validation split to flag the shares in :class:`GateTargets`.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ml.gate.data import Images, build_scope_set, classifier_outputs, load_split, scope_batch
+from ml.gate.train_scope import ScopeTrainConfig, scope_probabilities, train_scope
+from ml.metrics import softmax
+from ml.model import LoadedWeights
+from ml.model.distance import fit_distance
+from ml.model.gate import Gate, GateConfig, Thresholds
+from ml.model.scope import ScopeNet
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class GateTargets:
+    """Shares of the validation split each threshold is set to flag."""
+
+    far_from_training: float = 0.002
+    """Out of scope by feature distance: beyond all but this share of validation images."""
+    atypical: float = 0.05
+    """Uncertain by typicality (typicality is itself a validation quantile, so this is its threshold)."""
+    low_confidence: float = 0.04
+    """Uncertain by calibrated confidence."""
+    scope_quantile: float = 0.003
+    """The scope threshold sits at this quantile of validation X-rays' scope probability ..."""
+    scope_ceiling: float = 0.5
+    """... or here, whichever is lower."""
+
+
+def choose_thresholds(
+    confidence: np.ndarray, scores: np.ndarray, chest: np.ndarray, targets: GateTargets
+) -> Thresholds:
+    return Thresholds(
+        min_chest_xray=float(min(targets.scope_ceiling, np.quantile(chest, targets.scope_quantile))),
+        max_distance=float(np.quantile(scores, 1 - targets.far_from_training)),
+        min_typicality=targets.atypical,
+        min_confidence=float(np.quantile(confidence, targets.low_confidence)),
+    )
+
+
+@dataclass
+class FittedGate:
+    gate: Gate
+    train: Images
+    val: Images
+    val_logits: np.ndarray
+
+
+def fit_gate(
+    weights: LoadedWeights,
+    data_dir: Path,
+    split: Path | None,
+    scope_cfg: ScopeTrainConfig,
+    scope_from: ScopeNet | None = None,
+    targets: GateTargets | None = None,
+) -> FittedGate:
+    targets = targets or GateTargets()
+    spec = weights.metadata.preprocessing
+    train, val = load_split(data_dir, split)
+    logger.info("classifier features of %d training images", len(train.pixels))
+    _, train_taps = classifier_outputs(weights.model, train.pixels, spec)
+    logger.info("classifier features of %d validation images", len(val.pixels))
+    val_logits, val_taps = classifier_outputs(weights.model, val.pixels, spec)
+    distance = fit_distance(
+        train_taps, torch.from_numpy(train.labels), val_taps, len(weights.metadata.classes)
+    )
+    if scope_from is None:
+        scope_set = build_scope_set(train.pixels, scope_cfg.seed, scope_cfg.per_maker, held_out=False)
+        scope = train_scope(scope_set, scope_cfg)
+        scope_source: dict[str, Any] = {"trained": scope_cfg.to_dict()}
+    else:
+        scope, scope_source = scope_from, {"copied": True}
+    chest = scope_probabilities(scope, scope_batch(val.pixels))[:, 0].numpy()
+    confidence = softmax(val_logits, weights.metadata.temperature).max(axis=1)
+    scores = distance.score(val_taps).numpy()
+    thresholds = choose_thresholds(confidence, scores, chest, targets)
+    fitted = {
+        "targets": asdict(targets),
+        "scope": scope_source,
+        "validation_images": len(val.pixels),
+        "training_images": len(train.pixels),
+    }
+    config = GateConfig(thresholds=thresholds, fitted=fitted)
+    logger.info("gate thresholds: %s", thresholds)
+    return FittedGate(Gate(config, scope, distance), train, val, val_logits)

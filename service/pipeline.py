@@ -1,0 +1,83 @@
+"""The request's CPU work and every limit on it, in order: bytes -> image -> model inputs -> overlay.
+
+All of it is blocking and runs in a worker thread, bounded by ``CXR_DECODE_CONCURRENCY``:
+
+1. the body's size is bounded while it is read (:func:`service.upload.read_body`);
+2. the image part is taken out of a multipart body, or the body is the image (:mod:`service.upload`);
+3. the image is decoded with its header checked against ``max_pixels`` and ``min_side`` before any pixel is
+   (:mod:`service.decoding`), then the size it would have once scaled for the model is checked too;
+4. the classifier's input, the scope classifier's input and the facts the input assessment needs;
+5. after inference, the Grad-CAM overlay (:meth:`Pipeline.render`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ml.model.checks import ImageFacts
+from ml.model.scope import scope_input
+from ml.preprocessing import PreprocessSpec, eval_transform, resized_shape
+from service.decoding import DecodeLimits, ImageKind, decode_image
+from service.errors import ImageTooLargeError
+from service.overlay import OverlayCanvas, RenderedOverlay, make_canvas, render_overlay
+from service.settings import Settings
+from service.upload import extract_image
+
+
+@dataclass(frozen=True)
+class PreparedImage:
+    kind: ImageKind
+    facts: ImageFacts
+    inputs: torch.Tensor
+    """The classifier's input ``[C, crop, crop]``."""
+    scope_inputs: torch.Tensor
+    """The scope classifier's input ``[1, s, s]``: the whole image, for the input assessment."""
+    canvas: OverlayCanvas | None
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    """What the request path needs from the settings and the weights, fixed for the app's lifetime."""
+
+    limits: DecodeLimits
+    spec: PreprocessSpec
+    scope_size: int
+    overlay_max_side: int
+
+    @classmethod
+    def build(cls, settings: Settings, spec: PreprocessSpec, scope_size: int) -> Pipeline:
+        limits = DecodeLimits(max_pixels=settings.max_pixels, min_side=settings.min_side)
+        return cls(limits, spec, scope_size, settings.overlay_max_side)
+
+    def prepare(self, content_type: str | None, body: bytes, with_canvas: bool) -> PreparedImage:
+        """Blocking: body -> image bytes -> grayscale -> model inputs (and the overlay canvas if asked)."""
+        decoded = decode_image(extract_image(content_type, body), self.limits)
+        check_working_size(decoded.height, decoded.width, self.spec, self.limits.max_pixels)
+        pixels = torch.from_numpy(decoded.pixels)
+        inputs = eval_transform(pixels, self.spec).contiguous()
+        scope = scope_input(pixels, self.scope_size).contiguous()
+        canvas = make_canvas(decoded.pixels, self.spec, self.overlay_max_side) if with_canvas else None
+        return PreparedImage(decoded.kind, decoded.facts(), inputs, scope, canvas)
+
+    @staticmethod
+    def render(canvas: OverlayCanvas, cam: np.ndarray) -> RenderedOverlay:
+        """Blocking: the Grad-CAM map blended over the image as sent, as a PNG."""
+        return render_overlay(canvas, cam)
+
+
+def check_working_size(height: int, width: int, spec: PreprocessSpec, max_pixels: int) -> None:
+    """The pixel limit also bounds the image as resized for the model.
+
+    The shorter side is scaled to ``spec.resize``, so a thin strip (64 x 100000: a few kilobytes as a PNG)
+    would grow many times over: gigabytes of memory and seconds of CPU for one request.
+    """
+    resized_height, resized_width = resized_shape(height, width, spec.resize)
+    if resized_height * resized_width > max_pixels:
+        raise ImageTooLargeError(
+            f"The image is {width}x{height} pixels; with its shorter side scaled to {spec.resize} for the "
+            f"model it would be {resized_width}x{resized_height} = {resized_width * resized_height} pixels, "
+            f"over the limit of {max_pixels}. Crop it to the region of interest."
+        )
