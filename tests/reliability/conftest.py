@@ -8,28 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.fixtures import (
-    _fresh_settings_cache,
-    _isolated_environment,
-    anyio_backend,
-    gate,
-    make_settings,
-    weights_path,
-)
+from tests.support.fixtures import *  # noqa: F403 - pytest finds fixtures by name in a conftest
 from tests.support.live import LiveServer
 
 from .config import LIVE_SETTINGS
 from .figures import FIGURES
-
-__all__ = [
-    "_fresh_settings_cache",
-    "_isolated_environment",
-    "anyio_backend",
-    "gate",
-    "live_server",
-    "make_settings",
-    "weights_path",
-]
 
 
 @pytest.fixture(scope="session")

@@ -1,22 +1,4 @@
-"""Fixtures for the service tests, defined once in tests/support/fixtures.py (the reliability suite uses them
-too): a small random-weights file, settings for fast CPU runs, one running app per module, the worker gate."""
+"""Fixtures for the service tests: the shared ones (tests/support/fixtures.py), which the reliability suite
+uses too: a small random-weights file, settings for fast CPU runs, one running app per module, the gate."""
 
-from tests.support.fixtures import (
-    _fresh_settings_cache,
-    _isolated_environment,
-    anyio_backend,
-    gate,
-    make_settings,
-    svc,
-    weights_path,
-)
-
-__all__ = [
-    "_fresh_settings_cache",
-    "_isolated_environment",
-    "anyio_backend",
-    "gate",
-    "make_settings",
-    "svc",
-    "weights_path",
-]
+from tests.support.fixtures import *  # noqa: F403 - pytest finds fixtures by name in a conftest

@@ -1,4 +1,5 @@
-"""The fixtures the service and reliability suites share; each suite's conftest imports the ones it uses.
+"""The fixtures the service and reliability suites share: each suite's conftest star-imports them, which is
+how pytest finds them there.
 
 A random-weights file, settings for fast CPU runs, one running app per test module, and the worker gate.
 """
@@ -15,6 +16,16 @@ import pytest
 from service.settings import Settings, load_settings, settings_from_env
 from tests.support.app import Gate, Service, serve
 from tests.support.weights import write_random_weights
+
+__all__ = [
+    "_fresh_settings_cache",
+    "_isolated_environment",
+    "anyio_backend",
+    "gate",
+    "make_settings",
+    "svc",
+    "weights_path",
+]
 
 
 @pytest.fixture(scope="session")

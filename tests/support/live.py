@@ -66,14 +66,10 @@ class LiveServer:
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
-    def api_key(self) -> str | None:
-        keys = self.settings.get("api_keys") or []
-        return str(keys[0]) if keys else None
-
-    @property
     def headers(self) -> dict[str, str]:
         """The first API key, as the load generator and the benchmark send it."""
-        return {"X-API-Key": self.api_key} if self.api_key else {}
+        keys = self.settings.get("api_keys") or []
+        return {"X-API-Key": str(keys[0])} if keys else {}
 
     def start(self) -> LiveServer:
         with self._log_path.open("wb") as log:
@@ -114,10 +110,7 @@ class LiveServer:
         return self.process is not None and self.process.poll() is None
 
     def _lines(self) -> list[str]:
-        try:
-            return self._log_path.read_bytes().decode("utf-8", "backslashreplace").splitlines()
-        except OSError:
-            return []
+        return self._log_path.read_bytes().decode("utf-8", "backslashreplace").splitlines()
 
     def output(self) -> str:
         """Everything printed so far, stdout and stderr interleaved as written."""
@@ -125,10 +118,7 @@ class LiveServer:
 
     def mark(self) -> int:
         """A position in the output (complete lines so far); :meth:`output_since` returns what follows."""
-        try:
-            return self._log_path.read_bytes().count(b"\n")
-        except OSError:
-            return 0
+        return self._log_path.read_bytes().count(b"\n")
 
     def output_since(self, mark: int) -> str:
         return "\n".join(self._lines()[mark:])
