@@ -70,7 +70,9 @@ class Settings(BaseSettings):
         default=30.0, ge=0, le=3600, description="On shutdown, how long in-flight and queued work may take."
     )
     max_body_bytes: int = Field(
-        default=20 * 1024 * 1024, ge=1024, description="Largest request body; beyond it 413."
+        default=20 * 1024 * 1024,
+        ge=1024,
+        description="Largest request body in bytes (the default is 20 MiB); beyond it 413.",
     )
     max_pixels: int = Field(
         default=40_000_000,
