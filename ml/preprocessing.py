@@ -1,7 +1,8 @@
 """The one definition of preprocessing, shared by training, evaluation and the service.
 
-grayscale in [0, 1] -> resize the shorter side to ``resize`` -> crop ``crop`` (random crop and horizontal
-flip when training, center crop otherwise) -> normalize with ``mean``/``std`` -> repeat to ``channels``.
+grayscale in [0, 1] -> resize the shorter side to ``resize`` -> optionally standardize the intensities
+(``standardize``) -> crop ``crop`` (random crop and horizontal flip when training, center crop otherwise)
+-> normalize with ``mean``/``std`` -> repeat to ``channels``.
 
 Everything works on float tensors of shape ``[N, 1, H, W]`` with values in [0, 1], on any device, so the
 training loop can run it on the GPU and the service on the CPU with the same numbers.
@@ -16,6 +17,9 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+STANDARDIZE = ("none", "percentile")
+PERCENTILES = (0.01, 0.99)
+
 
 @dataclass(frozen=True)
 class PreprocessSpec:
@@ -27,6 +31,9 @@ class PreprocessSpec:
     std: float = 0.5
     channels: int = 3
     interpolation: str = "bilinear-antialias"
+    standardize: str = "none"
+    """``none``, or ``percentile``: stretch each image's 1st-99th percentile (of the resized image, before
+    the crop) to [0, 1], so a different window, contrast or detector gain maps to the same input."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -37,6 +44,8 @@ class PreprocessSpec:
         spec = cls(**known)
         if spec.interpolation != "bilinear-antialias":
             raise ValueError(f"unsupported interpolation {spec.interpolation!r}")
+        if spec.standardize not in STANDARDIZE:
+            raise ValueError(f"standardize must be one of {STANDARDIZE}, got {spec.standardize!r}")
         if not 0 < spec.crop <= spec.resize:
             raise ValueError(f"crop {spec.crop} must be in (0, resize={spec.resize}]")
         return spec
@@ -68,6 +77,19 @@ def resize_shorter(images: torch.Tensor, size: int) -> torch.Tensor:
     return F.interpolate(images, size=out, mode="bilinear", antialias=True, align_corners=False)
 
 
+def standardize(images: torch.Tensor, spec: PreprocessSpec) -> torch.Tensor:
+    """Per-image intensity standardisation of ``[N, C, H, W]`` in [0, 1], as ``spec.standardize`` says."""
+    if spec.standardize == "none":
+        return images
+    q = torch.tensor(PERCENTILES, device=images.device, dtype=torch.float32)
+    lo, hi = torch.quantile(images.flatten(1).float(), q, dim=1)[:, :, None, None, None]
+    # A (nearly) flat image has no range to stretch; it is left as it is rather than blown up.
+    flat = (hi - lo) < 1e-3
+    lo = torch.where(flat, torch.zeros_like(lo), lo)
+    span = torch.where(flat, torch.ones_like(hi), hi - lo)
+    return ((images - lo) / span).clamp_(0, 1).to(images.dtype)
+
+
 def center_offsets(height: int, width: int, crop: int) -> tuple[int, int]:
     return round((height - crop) / 2), round((width - crop) / 2)
 
@@ -86,7 +108,7 @@ def normalize(images: torch.Tensor, spec: PreprocessSpec) -> torch.Tensor:
 
 def eval_transform(image: torch.Tensor, spec: PreprocessSpec) -> torch.Tensor:
     """One grayscale image ``[H, W]`` in [0, 1] -> the model's input ``[channels, crop, crop]``."""
-    x = resize_shorter(image[None, None].float(), spec.resize)
+    x = standardize(resize_shorter(image[None, None].float(), spec.resize), spec)
     return normalize(center_crop(x, spec.crop), spec)[0]
 
 
@@ -105,7 +127,7 @@ def square_cache(image: torch.Tensor, spec: PreprocessSpec) -> torch.Tensor:
     crop of ``crop`` pixels is then taken from it. For a square image this equals :func:`eval_transform`'s
     path exactly; for another aspect ratio the random crops stay within the central square.
     """
-    x = resize_shorter(image[None, None].float(), spec.resize)
+    x = standardize(resize_shorter(image[None, None].float(), spec.resize), spec)
     return center_crop(x, spec.resize)[0]
 
 
