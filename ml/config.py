@@ -1,4 +1,5 @@
-"""Training configurations. ``paper`` is Lim & Lim's recipe; ``improved`` is the shipped model's."""
+"""Training configurations. ``paper`` is Lim & Lim's recipe; ``improved`` is the shipped model's;
+``robust`` adds the robustness suite's shifts as augmentation (docs/robustness.md)."""
 
 from __future__ import annotations
 
@@ -28,6 +29,12 @@ class TrainConfig:
     ema_decay: float = 0.0
     """0 disables the exponential moving average of the weights."""
     balanced_sampling: bool = False
+    standardize: str = "none"
+    """The preprocessing's intensity standardisation (``none`` or ``percentile``), recorded in the weights."""
+    shift_fraction: float = 0.0
+    """Share of training images replaced each epoch by a copy under a random :mod:`ml.shifts` shift."""
+    shift_names: str = ""
+    """Comma-separated shifts to draw from; empty: all but ``invert`` (polarity is the decoder's job)."""
     val_fraction: float = 0.15
     seed: int = 0
     limit: int = 0
@@ -79,5 +86,21 @@ PRESETS: dict[str, TrainConfig] = {
         rotate_degrees=10.0,
         contrast=0.1,
         ema_decay=0.999,
+    ),
+    "robust": TrainConfig(
+        preset="robust",
+        architecture="paper_cnn_bn",
+        epochs=60,
+        lr=0.05,
+        weight_decay=5e-4,
+        schedule="cosine",
+        warmup_epochs=2,
+        label_smoothing=0.1,
+        rotate_degrees=10.0,
+        contrast=0.1,
+        ema_decay=0.999,
+        balanced_sampling=True,
+        standardize="percentile",
+        shift_fraction=0.5,
     ),
 }

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import csv
+import dataclasses
 import json
 import logging
 import os
@@ -31,6 +32,7 @@ from ml.evaluate import evaluate
 from ml.model import PaperCNN, build_model
 from ml.outputs import finalize_run
 from ml.preprocessing import PreprocessSpec, train_augment
+from ml.shift_augment import ShiftAugmenter
 
 logger = logging.getLogger(__name__)
 
@@ -185,7 +187,7 @@ def main(cfg: TrainConfig, data_dir: Path, out: Path, device: str, resume: Path 
     env = setup_distributed(device)
     out.mkdir(parents=True, exist_ok=True)
     seed_everything(cfg.seed + env.rank)
-    spec = PreprocessSpec()
+    spec = PreprocessSpec(standardize=cfg.standardize)
     if env.main:
         (out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2) + "\n")
     data = load_data(cfg, data_dir, out, spec, env)
@@ -206,10 +208,20 @@ def main(cfg: TrainConfig, data_dir: Path, out: Path, device: str, resume: Path 
             model, device_ids=[env.device.index] if env.device.index is not None else None
         )
     judged = ema if ema is not None else model
+    augmenter = None
+    if cfg.shift_fraction > 0:
+        workers = max(1, min(16, os.cpu_count() or 1) // env.world)
+        augmenter = ShiftAugmenter(data.train_x, cfg, spec, workers)
     for epoch in range(state.epoch + 1, cfg.epochs):
         start = time.perf_counter()
         row: dict[str, float] = {"epoch": epoch + 1, "lr": cfg.lr_at(epoch)}
-        row.update(train_one_epoch(net, optimizer, data, cfg, spec, epoch, env, ema))
+        epoch_data = data
+        if augmenter is not None:
+            epoch_data = dataclasses.replace(data, train_x=augmenter.epoch_images(data.train_x, epoch))
+            if epoch + 1 < cfg.epochs:
+                augmenter.prepare(epoch + 1)
+        row.update(train_one_epoch(net, optimizer, epoch_data, cfg, spec, epoch, env, ema))
+        del epoch_data
         logits = evaluate(judged, data.val_x, spec, env.device)
         labels = data.val_y.cpu().numpy()
         row["val_loss"] = float(F.cross_entropy(torch.from_numpy(logits), torch.from_numpy(labels)))
@@ -235,6 +247,8 @@ def main(cfg: TrainConfig, data_dir: Path, out: Path, device: str, resume: Path 
                 row["val_accuracy"],
                 row["seconds"],
             )
+    if augmenter is not None:
+        augmenter.close()
     weights = None
     if env.main:
         load_checkpoint(out / "best.ckpt.safetensors", judged, None, None)
