@@ -29,7 +29,7 @@ def random_model(seed: int = 0) -> PaperCNN:
 
 
 def write_random_weights(
-    path: Path, metrics: dict[str, Any] | None = None, gate: Gate | None | Literal["trusting"] = "trusting"
+    path: Path, metrics: dict[str, Any] | None = None, gate: Gate | Literal["trusting"] | None = "trusting"
 ) -> Path:
     """The small random network and test preprocessing, as a weights file (also used outside pytest).
 
