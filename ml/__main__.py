@@ -70,6 +70,12 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--split", type=Path, help="a run's split.csv: evaluate only one side of it")
     ev.add_argument("--subset", choices=("val", "train"), default="val", help="side of --split to evaluate")
     ev.add_argument("--device", choices=DEVICES, default="auto", help="where to run")
+    ev.add_argument(
+        "--gate-shift-images",
+        type=int,
+        default=300,
+        help="validation images run under each robustness shift to judge the input assessment (-1: skip it)",
+    )
 
     rb = sub.add_parser(
         "robustness",
@@ -137,7 +143,16 @@ def run(argv: list[str] | None = None) -> int:
     elif args.command == "evaluate":
         from ml import evaluate
 
-        evaluate.main(args.weights, args.data, args.out, args.device, args.limit, args.split, args.subset)
+        evaluate.main(
+            args.weights,
+            args.data,
+            args.out,
+            args.device,
+            args.limit,
+            args.split,
+            args.subset,
+            gate_shift_images=args.gate_shift_images,
+        )
     elif args.command == "robustness":
         from ml import robustness
 

@@ -1,7 +1,9 @@
 """Evaluate a weights file: ``python -m ml evaluate --weights FILE --data DIR --out DIR``.
 
 Writes ``metrics.json`` (accuracy, per-class precision/recall/F1/support/ROC AUC, confusion matrix, ECE
-before and after the file's temperature), PNG plots and ``report.md`` beside the paper's figures.
+before and after the file's temperature), PNG plots and ``report.md`` beside the paper's figures. For a
+file that carries an input assessment, also ``gate.json``, ``gate.md`` (appended to ``report.md``) and
+``risk_coverage.png`` (:mod:`ml.gate.evaluate`).
 """
 
 from __future__ import annotations
@@ -57,6 +59,7 @@ def main(
     split: Path | None = None,
     subset: str = "val",
     seed: int = 0,
+    gate_shift_images: int = 300,
 ) -> dict[str, Any]:
     loaded = load_weights(weights, expected_classes=list(CLASSES))
     dev = resolve_device(device)
@@ -75,4 +78,18 @@ def main(
     title = f"Evaluation of {weights.name} on {len(samples)} images"
     metrics = write_eval_outputs(out, logits, labels, loaded.metadata.temperature, title)
     logger.info("accuracy %.4f on %d images; wrote %s", metrics["accuracy"], len(samples), out)
+    if loaded.gate is not None and gate_shift_images >= 0:
+        from ml.gate.data import decode_samples
+        from ml.gate.evaluate import evaluate_gate
+        from ml.gate.report import write_gate_outputs
+
+        loaded.model.to("cpu")
+        results, curves = evaluate_gate(loaded, decode_samples(samples), shift_images=gate_shift_images)
+        write_gate_outputs(out, results, curves)
+        with (out / "report.md").open("a") as fh:
+            fh.write("\n" + (out / "gate.md").read_text())
+        metrics["gate"] = results
+        logger.info(
+            "input assessment: %s", {k: results["validation"][k] for k in ("out_of_scope", "uncertain")}
+        )
     return metrics

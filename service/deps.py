@@ -53,7 +53,7 @@ WorkerDep = Annotated[InferenceWorker, Depends(get_worker)]
 
 async def get_pipeline(request: Request, worker: WorkerDep) -> Pipeline:
     """The request path's CPU work, set up for the served weights (a few attribute reads)."""
-    return Pipeline.build(_settings(request), worker.metadata.preprocessing, worker.scope_size)
+    return Pipeline.build(_settings(request), worker.metadata.preprocessing, worker.runner.scope_size)
 
 
 async def get_decode_limiter(request: Request) -> anyio.CapacityLimiter:

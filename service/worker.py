@@ -1,12 +1,9 @@
 """The inference worker: one per process, one thread, dynamic micro-batching.
 
 Requests wait in a bounded queue. The thread takes the first, then waits at most ``max_wait_ms`` for more,
-up to ``max_batch_size``, and serves them with one forward pass and one batched Grad-CAM
-(:func:`ml.gradcam.predict_with_cam`). Only this thread touches the model, so no lock guards it.
-
-Each batch also runs the input assessment (:mod:`ml.model.gate`) when the weights carry one: the scope
-classifier on the whole images, and the feature distance on the classifier's own pooled block outputs.
-Who may queue is :mod:`service.admission`'s business, not this thread's.
+up to ``max_batch_size``, and serves them with one call of :class:`service.runner.ModelRunner`: one
+forward pass, one batched Grad-CAM and the input assessment. Only this thread touches the model, so no
+lock guards it. Who may queue is :mod:`service.admission`'s business, not this thread's.
 
 A request that was cancelled (deadline passed, client gone) before its batch started is dropped unseen.
 """
@@ -19,21 +16,16 @@ import queue
 import threading
 import time
 from concurrent.futures import Future
-from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 
-import numpy as np
 import torch
 
-from ml.gradcam import predict_with_cam
-from ml.model import PaperCNN, WeightsMetadata, load_weights
-from ml.model.checks import ImageFacts
-from ml.model.gate import Assessment, Gate, ungated_assessment
-from ml.model.scope import SCOPE_SIZE
+from ml.model import WeightsMetadata, load_weights
 from service.admission import Admission
 from service.device import resolve_device
 from service.errors import DeadlineExceededError, DrainingError
 from service.metrics import ServiceMetrics
+from service.runner import Answer, ModelRunner, WorkItem
 from service.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -43,27 +35,10 @@ _ADMITTED_POLL_S = 0.001
 
 
 @dataclass(frozen=True)
-class Prediction:
-    probabilities: tuple[float, ...]
-    """Temperature-calibrated, in the order of the weights' class list."""
-    label_index: int
-    cam: np.ndarray | None
-    """``[h, w]`` float32 in [0, 1] for the predicted class, or None when not asked for."""
-    assessment: Assessment
+class Prediction(Answer):
     batch_size: int
     queue_s: float
     inference_s: float
-
-
-@dataclass(frozen=True)
-class WorkItem:
-    """One preprocessed image, as :class:`service.pipeline.PreparedImage` hands it over."""
-
-    inputs: torch.Tensor
-    """The classifier's input ``[C, crop, crop]``."""
-    scope_inputs: torch.Tensor
-    """The scope classifier's input ``[1, s, s]``."""
-    facts: ImageFacts
 
 
 @dataclass
@@ -76,33 +51,19 @@ class _Job:
 
 
 class InferenceWorker:
-    def __init__(
-        self,
-        model: PaperCNN,
-        metadata: WeightsMetadata,
-        sha256: str,
-        device: torch.device,
-        settings: Settings,
-        metrics: ServiceMetrics,
-        gate: Gate | None = None,
-    ) -> None:
-        # Channels-last runs the convolutions about 1.2-1.5x faster on CPU (oneDNN) and on GPU alike.
-        self.model = model.to(device).eval().to(memory_format=torch.channels_last)
-        self.gate = gate
-        if gate is not None:
-            gate.scope.to(device)
-        self.metadata = metadata
+    def __init__(self, runner: ModelRunner, sha256: str, settings: Settings, metrics: ServiceMetrics) -> None:
+        self.runner = runner
         self.sha256 = sha256
-        self.device = device
         self._metrics = metrics
         self._max_batch = settings.max_batch_size
         self._max_wait_s = settings.max_wait_ms / 1000
         self._queue: queue.Queue[_Job | None] = queue.Queue(maxsize=settings.queue_size)
         self.admission: Admission[_Job] = Admission(self._queue, settings.retry_after_s, metrics)
         self._thread: threading.Thread | None = None
+        meta = runner.metadata
         metrics.track_queue_depth(self._queue.qsize)
         metrics.model_info.info(
-            {"name": metadata.name, "version": metadata.version, "sha256": sha256, "device": device.type}
+            {"name": meta.name, "version": meta.version, "sha256": sha256, "device": runner.device.type}
         )
 
     @classmethod
@@ -113,32 +74,23 @@ class InferenceWorker:
         loaded = load_weights(settings.weights_path)
         if loaded.gate is None:
             logger.warning("the weights carry no input assessment: every answer is marked gate_unavailable")
-        worker = cls(loaded.model, loaded.metadata, loaded.sha256, device, settings, metrics, loaded.gate)
-        worker.warm_up()
+        runner = ModelRunner(loaded.model, loaded.metadata, device, loaded.gate)
+        # On CUDA a full batch also sizes the allocator's pools.
+        runner.warm_up({1, settings.max_batch_size} if device.type == "cuda" else {1})
         facts = {"device": str(device), "sha256": loaded.sha256, "model_name": loaded.metadata.name}
         load_s = round(time.perf_counter() - started, 3)
         logger.info(
             "model loaded", extra={**facts, "model_version": loaded.metadata.version, "load_s": load_s}
         )
-        return worker
-
-    def warm_up(self) -> None:
-        """One inference proves the model runs; on CUDA a full batch also sizes the allocator's pools."""
-        spec = self.metadata.preprocessing
-        sizes = {1, self._max_batch} if self.device.type == "cuda" else {1}
-        for size in sorted(sizes):
-            inputs = torch.zeros(size, spec.channels, spec.crop, spec.crop, device=self.device)
-            inputs = inputs.contiguous(memory_format=torch.channels_last)
-            result = predict_with_cam(self.model, inputs, with_taps=self.gate is not None)
-            if self.gate is not None:
-                self.gate.signals(
-                    torch.zeros(size, 1, self.scope_size, self.scope_size, device=self.device), result.taps
-                )
+        return cls(runner, loaded.sha256, settings, metrics)
 
     @property
-    def scope_size(self) -> int:
-        """The scope classifier's input side: the pipeline shrinks every image to it."""
-        return self.gate.config.scope_size if self.gate is not None else SCOPE_SIZE
+    def metadata(self) -> WeightsMetadata:
+        return self.runner.metadata
+
+    @property
+    def device(self) -> torch.device:
+        return self.runner.device
 
     @property
     def accepting(self) -> bool:
@@ -183,9 +135,6 @@ class InferenceWorker:
                 self._metrics.dropped.labels("shutdown").inc()
                 dropped += 1
         logger.info("inference worker stopped", extra={"dropped": dropped})
-
-    def admit(self) -> AbstractContextManager[None]:
-        return self.admission.admit()
 
     async def infer(self, item: WorkItem, *, with_cam: bool, deadline: float) -> Prediction:
         """Queue one preprocessed image; cancelling the caller drops the work."""
@@ -277,41 +226,13 @@ class InferenceWorker:
 
     def _forward(self, jobs: list[_Job], started: float) -> list[Prediction]:
         t0 = time.perf_counter()
-        inputs = torch.stack([job.item.inputs for job in jobs]).to(self.device, non_blocking=True)
-        inputs = inputs.contiguous(memory_format=torch.channels_last)
-        with_cam = any(job.with_cam for job in jobs)
-        result = predict_with_cam(self.model, inputs, with_cam=with_cam, with_taps=self.gate is not None)
-        probabilities = torch.softmax(result.logits / self.metadata.temperature, dim=1).cpu().tolist()
-        targets = result.targets.cpu().tolist()
-        cams = result.cams.cpu().numpy() if result.cams is not None else None
-        assessments = self._assess(jobs, result.taps, [max(p) for p in probabilities])
+        answers = self.runner.run([job.item for job in jobs], [job.with_cam for job in jobs])
         elapsed = time.perf_counter() - t0
         self._metrics.batch_size.observe(len(jobs))
         self._metrics.inference_seconds.observe(elapsed)
         return [
             Prediction(
-                probabilities=tuple(probabilities[i]),
-                label_index=int(targets[i]),
-                cam=cams[i].copy() if cams is not None and job.with_cam else None,
-                assessment=assessments[i],
-                batch_size=len(jobs),
-                queue_s=started - job.enqueued,
-                inference_s=elapsed,
+                **vars(answer), batch_size=len(jobs), queue_s=started - job.enqueued, inference_s=elapsed
             )
-            for i, job in enumerate(jobs)
-        ]
-
-    def _assess(
-        self, jobs: list[_Job], taps: list[torch.Tensor], confidence: list[float]
-    ) -> list[Assessment]:
-        if self.gate is None:
-            return [
-                ungated_assessment(job.item.facts, job.item.scope_inputs, conf)
-                for job, conf in zip(jobs, confidence, strict=True)
-            ]
-        scope_inputs = torch.stack([job.item.scope_inputs for job in jobs]).to(self.device, non_blocking=True)
-        signals = self.gate.signals(scope_inputs, taps)
-        return [
-            self.gate.assess(job.item.facts, job.item.scope_inputs, signals, i, conf)
-            for i, (job, conf) in enumerate(zip(jobs, confidence, strict=True))
+            for job, answer in zip(jobs, answers, strict=True)
         ]

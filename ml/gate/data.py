@@ -36,7 +36,7 @@ class Images:
     labels: np.ndarray
 
 
-def _decode(samples: list[Sample]) -> Images:
+def decode_samples(samples: list[Sample]) -> Images:
     pixels = [np.round(decode_gray(s.path) * 255).astype(np.uint8) for s in samples]
     return Images(pixels, np.array([s.label for s in samples], dtype=np.int64))
 
@@ -51,7 +51,7 @@ def load_split(
     else:
         train, val = split_by_group(dataset.samples, val_fraction, seed)
     logger.info("decoding %d training and %d validation images", len(train), len(val))
-    return _decode(train), _decode(val)
+    return decode_samples(train), decode_samples(val)
 
 
 def as_float(pixels: np.ndarray) -> np.ndarray:

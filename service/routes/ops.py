@@ -103,7 +103,7 @@ async def model(worker: WorkerDep) -> ModelInfo:
         temperature=meta.temperature,
         metrics=meta.metrics,
         device=worker.device.type,
-        gate=gate_info(worker.gate),
+        gate=gate_info(worker.runner.gate),
         intended_use=INTENDED_USE,
     )
 

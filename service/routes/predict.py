@@ -15,10 +15,10 @@ from service.deps import DecodeLimiterDep, MetricsDep, PipelineDep, SettingsDep,
 from service.disconnect import unless_disconnected
 from service.errors import OutOfScopeError
 from service.openapi import PREDICT_OPENAPI_EXTRA, problem_responses
+from service.runner import WorkItem
 from service.schemas import Assessment as AssessmentBody
 from service.schemas import AssessmentScores, GradCam, ModelRef, PredictionResponse
 from service.upload import read_body
-from service.worker import WorkItem
 
 router = APIRouter(tags=["inference"], dependencies=[Depends(require_api_key)])
 
@@ -47,7 +47,7 @@ async def predict(
     gradcam: Annotated[bool, Query(description="Include the Grad-CAM overlay (costs a few percent).")] = True,
 ) -> PredictionResponse:
     deadline = time.monotonic() + settings.request_timeout_s
-    with worker.admit():
+    with worker.admission.admit():
         body = await read_body(request, settings.max_body_bytes)
         job = partial(pipeline.prepare, request.headers.get("content-type"), body, gradcam)
         prepared = await anyio.to_thread.run_sync(job, limiter=limiter)

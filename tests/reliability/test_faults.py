@@ -168,7 +168,7 @@ async def test_an_exception_on_one_item_of_a_batch_fails_only_that_request(
         alone = [
             (await svc.client.post("/predict", files=multipart(png_bytes(seed=s)))).json() for s in (1, 2, 3)
         ]
-        monkeypatch.setattr("service.worker.predict_with_cam", poisoned)
+        monkeypatch.setattr("service.runner.predict_with_cam", poisoned)
         requests = [white_png(), png_bytes(seed=1), png_bytes(seed=2), png_bytes(seed=3)]
         responses = await asyncio.gather(
             *(svc.client.post("/predict", files=multipart(data)) for data in requests)

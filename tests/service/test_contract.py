@@ -113,7 +113,7 @@ async def test_probabilities_are_softmax_of_logits_over_the_weights_temperature(
     )
 
     image = torch.from_numpy(to_uint8(pixels).astype(np.float32) / 255)
-    logits = svc.worker.model(eval_transform(image, TEST_SPEC)[None]).detach()
+    logits = svc.worker.runner.model(eval_transform(image, TEST_SPEC)[None]).detach()
     expected = torch.softmax(logits / TEST_TEMPERATURE, dim=1)[0].tolist()
     assert list(response.json()["probabilities"].values()) == pytest.approx(expected, abs=1e-5)
 

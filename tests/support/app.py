@@ -63,7 +63,7 @@ class Gate:
         self.released = threading.Event()
 
     def arm(self) -> None:
-        self._monkeypatch.setattr("service.worker.predict_with_cam", self._gated)
+        self._monkeypatch.setattr("service.runner.predict_with_cam", self._gated)
 
     def _gated(self, *args: Any, **kwargs: Any) -> Any:
         self.entered.set()

@@ -1,0 +1,101 @@
+"""The model's side of a batch: one forward pass, Grad-CAM, calibration and the input assessment.
+
+:class:`ModelRunner` owns the weights on their device and knows nothing of queues or requests; the
+inference worker (:mod:`service.worker`) calls it from its one thread.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ml.gradcam import predict_with_cam
+from ml.model import PaperCNN, WeightsMetadata
+from ml.model.checks import ImageFacts
+from ml.model.gate import Assessment, Gate, ungated_assessment
+from ml.model.scope import SCOPE_SIZE
+
+
+@dataclass(frozen=True)
+class WorkItem:
+    """One preprocessed image, as :class:`service.pipeline.PreparedImage` hands it over."""
+
+    inputs: torch.Tensor
+    """The classifier's input ``[C, crop, crop]``."""
+    scope_inputs: torch.Tensor
+    """The scope classifier's input ``[1, s, s]``."""
+    facts: ImageFacts
+
+
+@dataclass(frozen=True)
+class Answer:
+    probabilities: tuple[float, ...]
+    """Temperature-calibrated, in the order of the weights' class list."""
+    label_index: int
+    cam: np.ndarray | None
+    """``[h, w]`` float32 in [0, 1] for the predicted class, or None when not asked for."""
+    assessment: Assessment
+
+
+class ModelRunner:
+    def __init__(
+        self, model: PaperCNN, metadata: WeightsMetadata, device: torch.device, gate: Gate | None
+    ) -> None:
+        # Channels-last runs the convolutions about 1.2-1.5x faster on CPU (oneDNN) and on GPU alike.
+        self.model = model.to(device).eval().to(memory_format=torch.channels_last)
+        self.metadata = metadata
+        self.device = device
+        self.gate = gate
+        if gate is not None:
+            gate.scope.to(device)
+
+    @property
+    def scope_size(self) -> int:
+        """The scope classifier's input side: the pipeline shrinks every image to it."""
+        return self.gate.config.scope_size if self.gate is not None else SCOPE_SIZE
+
+    def warm_up(self, batch_sizes: set[int]) -> None:
+        """Inference on blank inputs proves the model runs; on CUDA a full batch also sizes its pools."""
+        spec = self.metadata.preprocessing
+        for size in sorted(batch_sizes):
+            blank = WorkItem(
+                torch.zeros(spec.channels, spec.crop, spec.crop),
+                torch.zeros(1, self.scope_size, self.scope_size),
+                ImageFacts(spec.crop, spec.crop),
+            )
+            self.run([blank] * size, [True] * size)
+
+    def run(self, items: list[WorkItem], with_cam: list[bool]) -> list[Answer]:
+        inputs = torch.stack([item.inputs for item in items]).to(self.device, non_blocking=True)
+        inputs = inputs.contiguous(memory_format=torch.channels_last)
+        result = predict_with_cam(self.model, inputs, with_cam=any(with_cam), with_taps=self.gate is not None)
+        probabilities = torch.softmax(result.logits / self.metadata.temperature, dim=1).cpu().tolist()
+        targets = result.targets.cpu().tolist()
+        cams = result.cams.cpu().numpy() if result.cams is not None else None
+        assessments = self._assess(items, result.taps, [max(p) for p in probabilities])
+        return [
+            Answer(
+                probabilities=tuple(probabilities[i]),
+                label_index=int(targets[i]),
+                cam=cams[i].copy() if cams is not None and with_cam[i] else None,
+                assessment=assessments[i],
+            )
+            for i in range(len(items))
+        ]
+
+    def _assess(
+        self, items: list[WorkItem], taps: list[torch.Tensor], confidence: list[float]
+    ) -> list[Assessment]:
+        if self.gate is None:
+            return [
+                ungated_assessment(item.facts, item.scope_inputs, conf)
+                for item, conf in zip(items, confidence, strict=True)
+            ]
+        scope_inputs = torch.stack([item.scope_inputs for item in items]).to(self.device, non_blocking=True)
+        signals = self.gate.signals(scope_inputs, taps)
+        return [
+            self.gate.assess(item.facts, item.scope_inputs, signals, i, conf)
+            for i, (item, conf) in enumerate(zip(items, confidence, strict=True))
+        ]
