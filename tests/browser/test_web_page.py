@@ -6,7 +6,6 @@ checks what a user would see. Screenshots land in ``artifacts/screenshots/`` for
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -24,45 +23,21 @@ if _reason:
 
 from playwright.sync_api import FileChooser, FilePayload, Page, expect  # noqa: E402
 
+from .pages import (  # noqa: E402
+    CONTRAST_SCRIPT,
+    RESULT_TIMEOUT_MS,
+    open_page,
+    payload,
+    shown_percentages,
+    upload,
+    wait_for_error,
+    wait_for_result,
+)
+
 pytestmark = pytest.mark.slow
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-RESULT_TIMEOUT_MS = 60_000
 Screenshot = Callable[[Page, str], Path]
-
-
-def payload(name: str, mime: str, data: bytes) -> FilePayload:
-    return {"name": name, "mimeType": mime, "buffer": data}
-
-
-def open_page(page: Page, base_url: str) -> None:
-    page.goto(base_url + "/")
-    expect(page.get_by_role("heading", level=1)).to_have_text("Chest X-ray classifier")
-
-
-def upload(page: Page, file: FilePayload) -> None:
-    page.locator("#file-input").set_input_files(file)
-
-
-def wait_for_result(page: Page) -> None:
-    expect(page.locator("#result-body")).to_be_visible(timeout=RESULT_TIMEOUT_MS)
-
-
-def wait_for_error(page: Page) -> None:
-    expect(page.get_by_role("alert")).to_be_visible(timeout=RESULT_TIMEOUT_MS)
-
-
-def shown_percentages(page: Page) -> dict[str, float]:
-    rows = page.locator("#probabilities li")
-    shown: dict[str, float] = {}
-    for i in range(rows.count()):
-        row = rows.nth(i)
-        label = row.locator(".prob-label").inner_text()
-        value = row.locator(".prob-value").inner_text()
-        match = re.fullmatch(r"(\d+(?:\.\d)?)%", value.strip())
-        assert match, f"percentage {value!r} of {label!r} is not like '12.3%'"
-        shown[label] = float(match.group(1))
-    return shown
 
 
 def overlay_natural_size(page: Page) -> tuple[int, int]:
@@ -400,38 +375,6 @@ def test_page_makes_no_request_outside_the_service(browser: BrowserSession, serv
     page.wait_for_load_state("networkidle")
     assert browser.blocked == []
     assert all(url.startswith((service_url, "blob:", "data:")) for url in browser.requests), browser.requests
-
-
-CONTRAST_SCRIPT = """() => {
-    const parse = (c) => (c.match(/[\\d.]+/g) || []).map(Number);
-    const lum = ([r, g, b]) => {
-        const f = (v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; };
-        return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
-    };
-    const background = (node) => {
-        for (let n = node; n; n = n.parentElement) {
-            const c = parse(getComputedStyle(n).backgroundColor);
-            if (c.length === 3 || (c.length === 4 && c[3] === 1)) return c.slice(0, 3);
-        }
-        return [255, 255, 255];
-    };
-    const failures = [];
-    const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
-    for (let t = walker.nextNode(); t; t = walker.nextNode()) {
-        const node = t.parentElement;
-        if (!t.textContent.trim() || !node.checkVisibility() || node.closest(":disabled")) continue;
-        const style = getComputedStyle(node);
-        const fg = lum(parse(style.color).slice(0, 3));
-        const bg = lum(background(node));
-        const ratio = (Math.max(fg, bg) + 0.05) / (Math.min(fg, bg) + 0.05);
-        const size = parseFloat(style.fontSize);
-        const large = size >= 24 || (size >= 18.66 && Number(style.fontWeight) >= 700);
-        if (ratio < (large ? 3 : 4.5)) {
-            failures.push(`${t.textContent.trim().slice(0, 40)}: ${ratio.toFixed(2)}`);
-        }
-    }
-    return failures;
-}"""
 
 
 def test_text_contrast_meets_wcag_aa_in_result_and_error_states(
