@@ -1,8 +1,9 @@
 """Fixtures for the browser tests: the real service with random weights, and a fresh Chromium per test.
 
 The service runs in-process (uvicorn in a background thread) with a random-weights file written to a
-temporary directory. Chromium is Debian's, driven by Playwright for Python; the tests skip, saying why,
-when either is missing (see ``test_web_page.py``).
+temporary directory. Its random input-assessment gate trusts every image; two more services carry gates
+that reject every image (out of scope) or doubt every answer (uncertain). Chromium is Debian's, driven
+by Playwright for Python; the tests skip, saying why, when either is missing (see ``test_web_page.py``).
 """
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ import pytest
 
 from ml.classes import CLASSES
 from ml.model import WeightsMetadata, build_model, save_weights
+from ml.model.gate import Thresholds
 from service.settings import load_settings
+from tests.support.gate import DOUBTING, REJECTING, TRUSTING, random_gate
 from tests.support.live import ThreadServer
 
 from .harness import API_KEY, CHROMIUM, CHROMIUM_ARGS, SCREENSHOT_DIR, BrowserSession, HeldPredictions
@@ -24,13 +27,20 @@ if TYPE_CHECKING:
     from playwright.sync_api import Page, Playwright, Route
 
 
-@pytest.fixture(scope="package")
-def weights_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def _weights(tmp_path_factory: pytest.TempPathFactory, thresholds: Thresholds) -> Path:
     path = tmp_path_factory.mktemp("weights") / "random.safetensors"
     save_weights(
-        path, build_model("paper_cnn"), WeightsMetadata(architecture="paper_cnn", classes=list(CLASSES))
+        path,
+        build_model("paper_cnn"),
+        WeightsMetadata(architecture="paper_cnn", classes=list(CLASSES)),
+        random_gate(thresholds),
     )
     return path
+
+
+@pytest.fixture(scope="package")
+def weights_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _weights(tmp_path_factory, TRUSTING)
 
 
 def _serve(weights: Path, api_keys: list[str], hold_predictions_s: float = 0.0) -> Iterator[str]:
@@ -58,6 +68,18 @@ def keyed_service_url(weights_file: Path) -> Iterator[str]:
 def slow_service_url(weights_file: Path) -> Iterator[str]:
     """The service holding each prediction 2.5 s before it starts, to see the page while it waits."""
     yield from _serve(weights_file, [], hold_predictions_s=2.5)
+
+
+@pytest.fixture(scope="package")
+def rejecting_service_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The service whose gate finds no image a frontal chest X-ray: every answer is out of scope."""
+    yield from _serve(_weights(tmp_path_factory, REJECTING), [])
+
+
+@pytest.fixture(scope="package")
+def doubting_service_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The service whose gate finds every answer's confidence too low: every answer is uncertain."""
+    yield from _serve(_weights(tmp_path_factory, DOUBTING), [])
 
 
 @pytest.fixture(scope="package")
