@@ -7,6 +7,24 @@
   const MODEL_URL = "/model";
   const DOWNLOAD_NAME = "gradcam-overlay.png";
 
+  // The assessment's reason codes (ml/model/checks.py, Reason) in plain words. A code this page does not
+  // know yet is shown as it is: a newer server may add codes, and the user must still see that there is one.
+  const REASON_TEXT = {
+    not_frontal_chest_xray: "The picture does not look like a frontal chest X-ray.",
+    inverted_polarity: "The image looks inverted, like a photographic negative (bones dark, lungs light).",
+    wrong_orientation: "The image looks rotated or flipped; a chest film must be upright.",
+    far_from_training_data: "The image is very different from every image the model learned from.",
+    blank_image: "The image is blank or almost uniform: there is nothing to read.",
+    colour_image: "The image is in colour; X-rays are grey, so this is likely a photo or a drawing.",
+    unusual_aspect_ratio: "The image is far wider or taller than a chest film.",
+    non_radiograph_modality: "The file comes from another kind of scanner (such as CT or MRI), not an X-ray.",
+    lateral_view: "The file is a side (lateral) view; the model reads frontal views only.",
+    other_body_part: "The file shows another part of the body, not the chest.",
+    low_confidence: "The model is not confident: no class clearly stands out.",
+    atypical_for_training_data: "The image is unusual compared with the images the model learned from.",
+    gate_unavailable: "This model has no input checks, so it cannot tell whether the image suits it.",
+  };
+
   const $ = (id) => document.getElementById(id);
   const el = {
     keySection: $("key-section"),
@@ -28,6 +46,16 @@
     predicted: $("predicted-label"),
     probabilities: $("probabilities"),
     modelLine: $("model-line"),
+    assessment: $("assessment"),
+    scopeBanner: $("scope-banner"),
+    scopeReasons: $("scope-reasons"),
+    uncertainNote: $("uncertain-note"),
+    uncertainReasons: $("uncertain-reasons"),
+    trustedNote: $("trusted-note"),
+    scores: $("assessment-scores"),
+    resultVoid: $("result-void"),
+    imagesVoid: $("images-void"),
+    figures: $("figures"),
     original: $("original-image"),
     originalPlaceholder: $("original-placeholder"),
     overlayBase: $("overlay-base"),
@@ -152,6 +180,10 @@
     return floors.map((t) => t / 10);
   }
 
+  function reasonText(code) {
+    return Object.prototype.hasOwnProperty.call(REASON_TEXT, code) ? REASON_TEXT[code] : String(code);
+  }
+
   function isDicomName(name) {
     return /\.(dcm|dicom)$/i.test(name);
   }
@@ -209,7 +241,23 @@
 
   // ---- choosing a file -----------------------------------------------------------------------
 
+  function resetAssessment() {
+    el.assessment.hidden = true;
+    el.scopeBanner.hidden = true;
+    el.uncertainNote.hidden = true;
+    el.trustedNote.hidden = true;
+    el.scores.hidden = true;
+    el.scopeReasons.textContent = "";
+    el.uncertainReasons.textContent = "";
+    el.scores.textContent = "";
+    el.resultVoid.hidden = true;
+    el.imagesVoid.hidden = true;
+    el.resultBody.classList.remove("out-of-scope");
+    el.figures.classList.remove("out-of-scope");
+  }
+
   function resetResult() {
+    resetAssessment();
     el.resultBody.hidden = true;
     el.resultEmpty.hidden = false;
     el.resultEmpty.textContent = "The prediction will appear here.";
@@ -394,10 +442,77 @@
     el.resultBody.hidden = false;
 
     const top = pct[names.indexOf(data.label)];
-    const summary = "Analysis complete. Predicted class: " + data.label +
-      (top !== undefined ? " (" + top.toFixed(1) + "%)." : ".");
+    const verdict = renderAssessment(data.assessment);
+    const summary = verdict === "out-of-scope"
+      ? "Analysis complete, but this does not look like a frontal chest X-ray: do not use the result."
+      : "Analysis complete. Predicted class: " + data.label +
+        (top !== undefined ? " (" + top.toFixed(1) + "%)." : ".") +
+        (verdict === "uncertain" ? " Uncertain: this answer must not stand alone." : "");
     renderOverlay(data.gradcam);
     setStatus(summary + (data.gradcam ? "" : " No Grad-CAM overlay was returned."));
+  }
+
+  function fillReasons(list, reasons) {
+    list.textContent = "";
+    reasons.forEach((code) => {
+      const li = document.createElement("li");
+      li.textContent = reasonText(code);
+      li.dataset.reason = String(code);
+      list.appendChild(li);
+    });
+  }
+
+  function formatScore(name, value) {
+    // Typicality is a share of validation images (about 0.5 is typical), not a probability of anything.
+    return name === "typicality" ? value.toFixed(2) : (value * 100).toFixed(1) + "%";
+  }
+
+  function renderScores(scores) {
+    el.scores.textContent = "";
+    const shown = [
+      ["chest_xray", "Chest X-ray likelihood"],
+      ["typicality", "Typicality"],
+      ["confidence", "Confidence"],
+    ].filter(([key]) => scores && typeof scores[key] === "number" && isFinite(scores[key]));
+    shown.forEach(([key, title]) => {
+      const item = document.createElement("div");
+      item.dataset.score = key;
+      const dt = document.createElement("dt");
+      dt.textContent = title;
+      const dd = document.createElement("dd");
+      dd.textContent = formatScore(key, scores[key]);
+      item.append(dt, dd);
+      el.scores.appendChild(item);
+    });
+    el.scores.hidden = shown.length === 0;
+  }
+
+  // Returns "out-of-scope", "uncertain", "trusted", or "" when the server sent no assessment.
+  function renderAssessment(assessment) {
+    resetAssessment();
+    if (!assessment || typeof assessment !== "object") {
+      return "";
+    }
+    const reasons = Array.isArray(assessment.reasons) ? assessment.reasons : [];
+    renderScores(assessment.scores);
+    el.assessment.hidden = false;
+    if (assessment.in_scope === false) {
+      fillReasons(el.scopeReasons, reasons.length ? reasons : ["not_frontal_chest_xray"]);
+      el.scopeBanner.hidden = false;
+      el.resultVoid.hidden = false;
+      el.imagesVoid.hidden = false;
+      el.resultBody.classList.add("out-of-scope");
+      el.figures.classList.add("out-of-scope");
+      return "out-of-scope";
+    }
+    if (assessment.uncertain) {
+      fillReasons(el.uncertainReasons, reasons);
+      el.uncertainReasons.hidden = reasons.length === 0;
+      el.uncertainNote.hidden = false;
+      return "uncertain";
+    }
+    el.trustedNote.hidden = false;
+    return "trusted";
   }
 
   function renderOverlay(gradcam) {
