@@ -74,7 +74,10 @@ def _parser() -> argparse.ArgumentParser:
         "--gate-shift-images",
         type=int,
         default=300,
-        help="validation images run under each robustness shift to judge the input assessment (-1: skip it)",
+        help="validation images run under each robustness shift to judge the input assessment (0: skip)",
+    )
+    ev.add_argument(
+        "--gate-negatives", type=int, default=200, help="held-out negatives of each kind for the assessment"
     )
 
     rb = sub.add_parser(
@@ -116,6 +119,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     ex.add_argument("--scope-from", type=Path, help="reuse this weights file's scope classifier")
     ex.add_argument("--scope-epochs", type=int, default=4, help="epochs of scope-classifier training")
+    ex.add_argument(
+        "--scope-per-kind", type=int, default=1500, help="scope-training examples of each negative kind"
+    )
     return parser
 
 
@@ -152,6 +158,7 @@ def run(argv: list[str] | None = None) -> int:
             args.split,
             args.subset,
             gate_shift_images=args.gate_shift_images,
+            gate_negatives=args.gate_negatives,
         )
     elif args.command == "robustness":
         from ml import robustness
@@ -172,7 +179,9 @@ def run(argv: list[str] | None = None) -> int:
     else:
         from ml import export
 
-        source = export.GateSource(args.data, args.split, args.scope_from, args.scope_epochs)
+        source = export.GateSource(
+            args.data, args.split, args.scope_from, args.scope_epochs, args.scope_per_kind
+        )
         export.main(args.weights, args.out, args.version, args.name, args.temperature, source)
     return 0
 

@@ -60,6 +60,7 @@ def main(
     subset: str = "val",
     seed: int = 0,
     gate_shift_images: int = 300,
+    gate_negatives: int = 200,
 ) -> dict[str, Any]:
     loaded = load_weights(weights, expected_classes=list(CLASSES))
     dev = resolve_device(device)
@@ -78,13 +79,15 @@ def main(
     title = f"Evaluation of {weights.name} on {len(samples)} images"
     metrics = write_eval_outputs(out, logits, labels, loaded.metadata.temperature, title)
     logger.info("accuracy %.4f on %d images; wrote %s", metrics["accuracy"], len(samples), out)
-    if loaded.gate is not None and gate_shift_images >= 0:
+    if loaded.gate is not None:
         from ml.gate.data import decode_samples
         from ml.gate.evaluate import evaluate_gate
         from ml.gate.report import write_gate_outputs
 
         loaded.model.to("cpu")
-        results, curves = evaluate_gate(loaded, decode_samples(samples), shift_images=gate_shift_images)
+        results, curves = evaluate_gate(
+            loaded, decode_samples(samples), shift_images=gate_shift_images, negatives_per_kind=gate_negatives
+        )
         write_gate_outputs(out, results, curves)
         with (out / "report.md").open("a") as fh:
             fh.write("\n" + (out / "gate.md").read_text())

@@ -58,6 +58,8 @@ class GateSource:
     scope_from: Path | None = None
     """A weights file whose scope classifier is reused instead of training one."""
     scope_epochs: int = ScopeTrainConfig.epochs
+    scope_per_kind: int = ScopeTrainConfig.per_maker
+    """Training examples of each negative kind (frontal X-rays: three times as many)."""
 
 
 def main(
@@ -97,5 +99,5 @@ def _fit_gate(weights: LoadedWeights, source: GateSource) -> Gate:
         if donor is None:
             raise SystemExit(f"--scope-from {source.scope_from} carries no gate")
         scope = donor.scope
-    config = ScopeTrainConfig(epochs=source.scope_epochs)
+    config = ScopeTrainConfig(epochs=source.scope_epochs, per_maker=source.scope_per_kind)
     return fit_gate(weights, source.data, source.split, config, scope_from=scope).gate

@@ -136,7 +136,7 @@ def scope_examples(xrays: list[np.ndarray], seed: int, per_maker: int, held_out:
             yield maker(rng), other, name
     real = packaged.packaged_images(held_out)
     for name, image in real.items():
-        count = 20 if held_out else max(1, per_maker // max(1, len(real)))
+        count = max(1, per_maker // 10) if held_out else max(1, per_maker // max(1, len(real)))
         for _ in range(count):
             yield packaged.augment(image, rng), other, name
 

@@ -144,7 +144,12 @@ def shifted_quality(
 
 
 def evaluate_gate(
-    weights: LoadedWeights, val: Images, seed: int = 1, shift_images: int = 300, shift_severity: int = 2
+    weights: LoadedWeights,
+    val: Images,
+    seed: int = 1,
+    shift_images: int = 300,
+    shift_severity: int = 2,
+    negatives_per_kind: int = 200,
 ) -> tuple[dict[str, Any], dict[str, list[float]]]:
     """Every measurement above for a gated weights file; returns the results and the risk-coverage curves."""
     gate = weights.gate
@@ -152,7 +157,7 @@ def evaluate_gate(
         raise ValueError("these weights carry no input assessment; export them with --data")
     model, spec, temperature = weights.model, weights.metadata.preprocessing, weights.metadata.temperature
     run = assess_images(model, gate, spec, temperature, val.pixels)
-    held_out = list(scope_examples(val.pixels, seed=1000 + seed, per_maker=200, held_out=True))
+    held_out = list(scope_examples(val.pixels, 1000 + seed, negatives_per_kind, held_out=True))
     neg_run = assess_images(model, gate, spec, temperature, [example[0] for example in held_out])
     subset = np.random.default_rng(seed).permutation(len(val.pixels))[:shift_images]
     small = Images([val.pixels[i] for i in subset], val.labels[subset])
@@ -161,6 +166,8 @@ def evaluate_gate(
         "validation": answer_quality(run, val.labels),
         "negatives": negatives_caught(neg_run, [example[2] for example in held_out]),
         "shift_severity": shift_severity,
-        "shifted": shifted_quality(model, gate, spec, temperature, small, shift_severity, seed),
+        "shifted": shifted_quality(model, gate, spec, temperature, small, shift_severity, seed)
+        if shift_images
+        else {},
     }
     return results, risk_coverage(run, val.labels)

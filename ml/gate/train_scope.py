@@ -63,7 +63,7 @@ def train_scope(data: ScopeSet, cfg: ScopeTrainConfig) -> ScopeNet:
             loss.backward()  # type: ignore[no-untyped-call]
             optimizer.step()
             step += 1
-            loss_sum += float(loss) * len(y)
+            loss_sum += float(loss.detach()) * len(y)
             correct += int((logits.argmax(1) == y).sum())
         seen = steps_per_epoch * cfg.batch_size
         logger.info(
