@@ -73,7 +73,8 @@ def test_inverted_negatives_are_the_exact_negative() -> None:
 
 def test_scope_examples_cover_every_kind_of_negative() -> None:
     kinds = {
-        kind for _, _, kind in scope_examples([np.uint8(XRAY * 255)], seed=0, per_maker=2, held_out=True)
+        kind
+        for _, _, kind in scope_examples([(XRAY * 255).astype(np.uint8)], seed=0, per_maker=2, held_out=True)
     }
 
     assert {"frontal", *negatives.MAKERS, *negatives.HARD_MAKERS} <= kinds
