@@ -26,15 +26,17 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 
 from ml.classes import CLASSES
+from ml.decoding import ALL_KINDS, DecodeError, DecodeLimits, decode_image
 from ml.preprocessing import PreprocessSpec, square_cache
 
 logger = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp"}
 KAGGLE_DIR = "COVID-19_Radiography_Dataset"
+_ANY_SIZE = DecodeLimits(max_pixels=2**62, min_side=1)
+"""Training files are trusted; Pillow's own decompression-bomb bound (about 179 megapixels) still holds."""
 
 
 @dataclass(frozen=True)
@@ -175,11 +177,16 @@ def read_split(path: Path, root: Path) -> tuple[list[Sample], list[Sample]]:
 
 
 def decode_gray(path: Path) -> np.ndarray:
-    """An image file -> ``[H, W]`` float32 in [0, 1] (16-bit PNGs keep their depth)."""
-    with Image.open(path) as img:
-        if img.mode in ("I;16", "I;16B", "I"):
-            return np.asarray(img, dtype=np.float32) / 65535.0
-        return np.asarray(img.convert("L"), dtype=np.float32) / 255.0
+    """An image file -> ``[H, W]`` float32 in [0, 1], decoded exactly as the service decodes an upload.
+
+    EXIF orientation, alpha over black, 16-bit depth: :mod:`ml.decoding`, with every kind it reads (the
+    dataset is WebP or PNG) and no pixel limit of the service's.
+    """
+    try:
+        return decode_image(path.read_bytes(), _ANY_SIZE, allowed=ALL_KINDS).pixels
+    except DecodeError as exc:
+        exc.add_note(f"while decoding {path}")
+        raise
 
 
 def _decode_cached(args: tuple[Path, PreprocessSpec]) -> np.ndarray:

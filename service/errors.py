@@ -22,13 +22,15 @@ turns them, and any other failure, into ``application/problem+json``. The classe
     ├── DeadlineExceededError           504 deadline-exceeded
     └── ClientDisconnectedError         499 client-closed-request (undocumented: nobody reads it)
 
+The image decoder, shared with training, raises its own exceptions (:mod:`ml.decoding.errors`);
+:func:`service.pipeline.decode_upload` turns them into these, in one place.
+
 :data:`DOCUMENTED_ERRORS`, what the OpenAPI document lists, is every class of this tree but the abstract
 and undocumented ones.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, ClassVar
 
@@ -85,12 +87,6 @@ class PayloadTooLargeError(ServiceError):
 class ImageTooLargeError(ServiceError):
     status, kind, title = 413, "image-too-large", "Image has too many pixels"
     example = "The image is 12000x12000 = 144000000 pixels; the limit is 40000000."
-
-    @classmethod
-    def check(cls, width: int, height: int, max_pixels: int) -> None:
-        """Called with the header's dimensions, before any pixel is decoded."""
-        if width * height > max_pixels:
-            raise cls(f"The image is {width}x{height} = {width * height} pixels; the limit is {max_pixels}.")
 
 
 class UnsupportedMediaTypeError(ServiceError):
@@ -190,17 +186,3 @@ DOCUMENTED_ERRORS: tuple[type[ServiceError], ...] = (
     ServiceError,
 )
 """Every problem a client can receive, for the OpenAPI document: the tree above, in definition order."""
-
-_OBJECT_REPR = re.compile(r"\s*<[^<>]* at 0x[0-9a-fA-F]+>")
-_ADDRESS = re.compile(r"\s+at 0x[0-9a-fA-F]+")
-
-
-def summarize(exc: BaseException) -> str:
-    """A decoder's exception as one short line for a problem's detail (never logged: it may quote data).
-
-    Python object reprs and addresses (``<_io.BytesIO object at 0x7f...>``) are dropped: they mean
-    nothing to a client, and an address tells an attacker about the process's memory layout.
-    """
-    text = _ADDRESS.sub("", _OBJECT_REPR.sub("", str(exc)))
-    lines = text.strip().splitlines()
-    return f"{type(exc).__name__}: {lines[0][:200]}" if lines else type(exc).__name__

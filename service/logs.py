@@ -2,7 +2,7 @@
 
 Only the fields declared in :data:`LOG_FIELDS` reach the output, so a careless ``extra={...}`` cannot leak
 an upload's bytes, its file name or a DICOM header field (pydicom's own logger is silenced separately, by
-:func:`service.dicom.configure_pydicom`). A field whose source is :attr:`Source.REQUEST_STATE` is one a
+:func:`ml.decoding.configure_pydicom`). A field whose source is :attr:`Source.REQUEST_STATE` is one a
 route sets on ``request.state``; the access-log middleware copies those onto the request's log line.
 
 To log a new field: declare it in :data:`LOG_FIELDS`, then set it (``request.state.<name> = ...`` in a

@@ -13,11 +13,11 @@ import torch
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
+from ml.decoding import configure_pydicom
 from ml.model import WeightsError
 from service.allocator import keep_freed_memory
 from service.auth import ApiKeyVerifier
 from service.device import StartupError
-from service.dicom import configure_pydicom
 from service.metrics import ServiceMetrics
 from service.middleware import RequestContextMiddleware
 from service.openapi import DocumentedFastAPI

@@ -5,7 +5,8 @@ All of it is blocking and runs in a worker thread, bounded by ``CXR_DECODE_CONCU
 1. the body's size is bounded while it is read (:func:`service.upload.read_body`);
 2. the image part is taken out of a multipart body, or the body is the image (:mod:`service.upload`);
 3. the image is decoded with its header checked against ``max_pixels`` and ``min_side`` before any pixel is
-   (:mod:`service.decoding`), then the size it would have once scaled for the model is checked too;
+   (:func:`decode_upload`: the decoder training uses too, :mod:`ml.decoding`, limited to PNG, JPEG and
+   DICOM), then the size it would have once scaled for the model is checked too;
 4. the classifier's input, the scope classifier's input and the facts the input assessment needs;
 5. after inference, the Grad-CAM overlay (:meth:`Pipeline.render`).
 """
@@ -13,18 +14,48 @@ All of it is blocking and runs in a worker thread, bounded by ``CXR_DECODE_CONCU
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Final
 
 import numpy as np
 import torch
 
+from ml.decoding import (
+    DecodedImage,
+    DecodeError,
+    DecodeLimits,
+    DecoderNotInstalledError,
+    ImageKind,
+    SideTooShortError,
+    TooManyPixelsError,
+    UnreadableImageError,
+    UnsupportedFormatError,
+    decode_image,
+)
 from ml.model.checks import ImageFacts
 from ml.model.scope import scope_input
 from ml.preprocessing import PreprocessSpec, eval_transform, resized_shape
-from service.decoding import DecodeLimits, ImageKind, decode_image
-from service.errors import ImageTooLargeError
+from service.errors import (
+    ImageTooLargeError,
+    ImageTooSmallError,
+    InvalidImageError,
+    MissingDecoderError,
+    ServiceError,
+    UnsupportedMediaTypeError,
+)
 from service.overlay import OverlayCanvas, RenderedOverlay, make_canvas, render_overlay
 from service.settings import Settings
 from service.upload import extract_image
+
+ACCEPTED_KINDS: Final = frozenset({ImageKind.PNG, ImageKind.JPEG, ImageKind.DICOM})
+"""What the API takes and documents; the decoder reads WebP and BMP too, for the training data."""
+
+_PROBLEMS: Final[dict[type[DecodeError], type[ServiceError]]] = {
+    UnreadableImageError: InvalidImageError,
+    TooManyPixelsError: ImageTooLargeError,
+    SideTooShortError: ImageTooSmallError,
+    UnsupportedFormatError: UnsupportedMediaTypeError,
+    DecoderNotInstalledError: MissingDecoderError,
+}
 
 
 @dataclass(frozen=True)
@@ -54,7 +85,7 @@ class Pipeline:
 
     def prepare(self, content_type: str | None, body: bytes, with_canvas: bool) -> PreparedImage:
         """Blocking: body -> image bytes -> grayscale -> model inputs (and the overlay canvas if asked)."""
-        decoded = decode_image(extract_image(content_type, body), self.limits)
+        decoded = decode_upload(extract_image(content_type, body), self.limits)
         check_working_size(decoded.height, decoded.width, self.spec, self.limits.max_pixels)
         pixels = torch.from_numpy(decoded.pixels)
         inputs = eval_transform(pixels, self.spec).contiguous()
@@ -66,6 +97,14 @@ class Pipeline:
     def render(canvas: OverlayCanvas, cam: np.ndarray) -> RenderedOverlay:
         """Blocking: the Grad-CAM map blended over the image as sent, as a PNG."""
         return render_overlay(canvas, cam)
+
+
+def decode_upload(data: bytes, limits: DecodeLimits) -> DecodedImage:
+    """Blocking: the shared decoder on the accepted kinds, its failures turned into the problem types."""
+    try:
+        return decode_image(data, limits, allowed=ACCEPTED_KINDS)
+    except DecodeError as exc:
+        raise _PROBLEMS.get(type(exc), InvalidImageError)(exc.detail) from exc
 
 
 def check_working_size(height: int, width: int, spec: PreprocessSpec, max_pixels: int) -> None:

@@ -12,13 +12,13 @@ from typing import TYPE_CHECKING, Final
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import ClientDisconnect, Request
 
+from ml.decoding import summarize
 from service.errors import (
     ClientDisconnectedError,
     MalformedRequestError,
     MissingFileError,
     PayloadTooLargeError,
     UnsupportedMediaTypeError,
-    summarize,
 )
 
 if TYPE_CHECKING:

@@ -11,7 +11,7 @@ from PIL import Image
 from pydicom.uid import JPEGLSLossless
 
 import service.pipeline
-from service.decoding import DecodeLimits
+from ml.decoding import DecodeLimits
 from service.errors import ServiceError
 from service.pipeline import Pipeline
 from service.settings import Settings

@@ -1,8 +1,9 @@
-"""Decoding every supported input to the grayscale image a viewer would show."""
+"""Decoding every supported input to the grayscale image a viewer would show: in serving and in training."""
 
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,30 +13,55 @@ from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 from pydicom.uid import JPEGBaseline8Bit, RLELossless
 
-from service.decoding import DecodeLimits, ImageKind, decode_image, sniff
-from service.errors import (
-    ImageTooLargeError,
-    ImageTooSmallError,
-    InvalidImageError,
-    UnsupportedMediaTypeError,
+from ml.data import decode_gray
+from ml.decoding import (
+    ALL_KINDS,
+    DecodeLimits,
+    ImageKind,
+    SideTooShortError,
+    TooManyPixelsError,
+    UnreadableImageError,
+    UnsupportedFormatError,
+    decode_image,
+    sniff,
+    summarize,
 )
 from tests.support.images import dicom_bytes, encode, pattern, to_uint8
 
 LIMITS = DecodeLimits(max_pixels=10_000_000, min_side=8)
+SERVED = frozenset({ImageKind.PNG, ImageKind.JPEG, ImageKind.DICOM})
 GRAY8 = to_uint8(pattern(48, 40))
 EXPECTED = GRAY8.astype(np.float32) / 255
 
 
-def decode(data: bytes) -> np.ndarray:
-    return decode_image(data, LIMITS).pixels
+def decode(data: bytes, limits: DecodeLimits = LIMITS) -> np.ndarray:
+    return decode_image(data, limits, allowed=ALL_KINDS).pixels
 
 
-def test_sniffing_uses_magic_bytes() -> None:
-    assert sniff(encode(Image.fromarray(GRAY8), "PNG")) is ImageKind.PNG
-    assert sniff(encode(Image.fromarray(GRAY8), "JPEG")) is ImageKind.JPEG
-    assert sniff(dicom_bytes(GRAY8)) is ImageKind.DICOM
-    with pytest.raises(UnsupportedMediaTypeError):
-        sniff(b"BM" + b"\0" * 200)
+@pytest.mark.parametrize("kind", list(ImageKind))
+def test_sniffing_uses_magic_bytes(kind: ImageKind) -> None:
+    image = Image.fromarray(GRAY8)
+    data = dicom_bytes(GRAY8) if kind is ImageKind.DICOM else encode(image, kind.value.upper())
+
+    assert sniff(data, ALL_KINDS) is kind
+
+
+def test_a_kind_outside_the_allowed_ones_is_unsupported_and_the_allowed_ones_are_named() -> None:
+    bmp = encode(Image.fromarray(GRAY8), "BMP")
+
+    with pytest.raises(
+        UnsupportedFormatError, match=r"^The upload is neither PNG, JPEG nor DICOM .*'DICM'\.$"
+    ):
+        sniff(bmp, SERVED)
+    with pytest.raises(UnsupportedFormatError, match="neither PNG, JPEG, WebP, BMP nor DICOM"):
+        sniff(b"GIF89a" + b"\0" * 200, ALL_KINDS)
+    with pytest.raises(UnsupportedFormatError, match=r"^The upload is not PNG [^D]*$"):
+        sniff(bmp, {ImageKind.PNG})
+
+
+def test_empty_data_is_an_invalid_image() -> None:
+    with pytest.raises(UnreadableImageError, match="empty"):
+        sniff(b"", SERVED)
 
 
 # ---- PNG -----------------------------------------------------------------------------------------
@@ -202,9 +228,9 @@ def test_jpeg_baseline_dicom_is_decoded_by_the_installed_plugin() -> None:
 @pytest.mark.parametrize(
     ("data", "error", "detail"),
     [
-        (dicom_bytes(GRAY8, photometric="PALETTE COLOR"), InvalidImageError, "PALETTE COLOR"),
-        (dicom_bytes(GRAY8, WindowCenter=100, WindowWidth=0), InvalidImageError, "Window Width"),
-        (dicom_bytes(GRAY8)[:-500], InvalidImageError, "cannot be decoded"),
+        (dicom_bytes(GRAY8, photometric="PALETTE COLOR"), UnreadableImageError, "PALETTE COLOR"),
+        (dicom_bytes(GRAY8, WindowCenter=100, WindowWidth=0), UnreadableImageError, "Window Width"),
+        (dicom_bytes(GRAY8)[:-500], UnreadableImageError, "cannot be decoded"),
     ],
     ids=["palette", "zero-window", "short-pixel-data"],
 )
@@ -221,7 +247,7 @@ def test_dicom_without_pixel_data_is_rejected() -> None:
     buffer = io.BytesIO()
     ds.save_as(buffer, enforce_file_format=True)
 
-    with pytest.raises(InvalidImageError, match="no \\(integer\\) pixel data"):
+    with pytest.raises(UnreadableImageError, match="no \\(integer\\) pixel data"):
         decode(buffer.getvalue())
 
 
@@ -229,10 +255,96 @@ def test_dicom_without_pixel_data_is_rejected() -> None:
 
 
 def test_pixel_limit_is_checked_on_the_header_before_decoding() -> None:
-    with pytest.raises(ImageTooLargeError, match="40x48"):
-        decode_image(encode(Image.fromarray(GRAY8), "PNG"), DecodeLimits(max_pixels=1000, min_side=1))
+    with pytest.raises(TooManyPixelsError, match="40x48"):
+        decode(encode(Image.fromarray(GRAY8), "PNG"), DecodeLimits(max_pixels=1000, min_side=1))
 
 
 def test_minimum_side_applies_after_orientation() -> None:
-    with pytest.raises(ImageTooSmallError, match="40x48"):
-        decode_image(encode(Image.fromarray(GRAY8), "PNG"), DecodeLimits(max_pixels=10**6, min_side=41))
+    with pytest.raises(SideTooShortError, match="40x48"):
+        decode(encode(Image.fromarray(GRAY8), "PNG"), DecodeLimits(max_pixels=10**6, min_side=41))
+
+
+# ---- the training data's formats -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("fmt", "options"), [("WEBP", {"lossless": True}), ("BMP", {})], ids=["webp-lossless", "bmp"]
+)
+def test_training_formats_decode_to_the_same_gray_image(fmt: str, options: dict[str, bool]) -> None:
+    decoded = decode(encode(Image.fromarray(GRAY8).convert("RGB"), fmt, **options))
+
+    assert np.abs(decoded - EXPECTED).max() <= 1e-6
+
+
+def test_transparent_webp_pixels_are_shown_as_black_too() -> None:
+    rgba = Image.fromarray(GRAY8).convert("RGBA")
+    alpha = np.full(GRAY8.shape, 255, np.uint8)
+    alpha[:, :20] = 0
+    rgba.putalpha(Image.fromarray(alpha))
+
+    decoded = decode(encode(rgba, "WEBP", lossless=True, exact=True))
+
+    assert np.all(decoded[:, :20] == 0)
+    assert np.allclose(decoded[:, 20:], EXPECTED[:, 20:], atol=1e-6)
+
+
+# ---- training and serving agree ------------------------------------------------------------------
+
+
+def rotated_jpeg() -> bytes:
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    return encode(Image.fromarray(GRAY8).transpose(Image.Transpose.ROTATE_90), "JPEG", quality=98, exif=exif)
+
+
+def half_transparent_png() -> bytes:
+    rgba = Image.fromarray(GRAY8).convert("RGBA")
+    rgba.putalpha(128)
+    return encode(rgba, "PNG")
+
+
+@pytest.mark.parametrize(
+    "data",
+    [rotated_jpeg(), half_transparent_png(), encode(Image.fromarray(GRAY8.astype(np.uint16) * 257), "PNG")],
+    ids=["exif-rotated-jpeg", "half-transparent-png", "gray16-png"],
+)
+def test_a_training_file_decodes_to_the_pixels_the_service_would_see(data: bytes, tmp_path: Path) -> None:
+    path = tmp_path / "image"
+    path.write_bytes(data)
+
+    served = decode_image(data, DecodeLimits(max_pixels=40_000_000, min_side=8), allowed=SERVED)
+
+    assert np.array_equal(decode_gray(path), served.pixels)
+
+
+def test_a_corrupt_training_file_is_named_in_the_error(tmp_path: Path) -> None:
+    path = tmp_path / "broken.webp"
+    path.write_bytes(encode(Image.fromarray(GRAY8), "WEBP")[:40])
+
+    with pytest.raises(UnreadableImageError, match="WEBP") as refused:
+        decode_gray(path)
+
+    assert any("broken.webp" in note for note in refused.value.__notes__)
+
+
+# ---- details -------------------------------------------------------------------------------------
+
+
+def test_summaries_hold_no_python_object_address() -> None:
+    class ParserError(Exception):
+        pass
+
+    text = summarize(ParserError("cannot identify image file <_io.BytesIO object at 0x7f3a2c1d9e40>"))
+    bare = summarize(ParserError("bad chunk at 0x7ffde2a0 in stream"))
+
+    assert text == "ParserError: cannot identify image file"
+    assert "0x" not in bare and bare.startswith("ParserError: bad chunk")
+
+
+def test_an_unidentifiable_png_is_refused_without_a_python_object_in_the_detail() -> None:
+    png_signature_then_garbage = b"\x89PNG\r\n\x1a\n" + b"\0" * 40
+
+    with pytest.raises(UnreadableImageError) as refused:
+        decode_image(png_signature_then_garbage, DecodeLimits(max_pixels=10**6, min_side=16), allowed=SERVED)
+
+    assert "0x" not in refused.value.detail and "BytesIO" not in refused.value.detail

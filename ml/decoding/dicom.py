@@ -24,15 +24,15 @@ from pydicom.multival import MultiValue
 from pydicom.pixels.decoders.base import get_decoder
 from pydicom.pixels.processing import apply_modality_lut, apply_voi
 
-from ml.model.checks import colour_fraction
-from service.errors import (
-    ImageTooLargeError,
-    InvalidImageError,
-    MissingDecoderError,
-    ServiceError,
-    UnsupportedMediaTypeError,
+from ml.decoding.errors import (
+    DecodeError,
+    DecoderNotInstalledError,
+    TooManyPixelsError,
+    UnreadableImageError,
+    UnsupportedFormatError,
     summarize,
 )
+from ml.model.checks import colour_fraction
 
 _MONOCHROME: Final = frozenset({"MONOCHROME1", "MONOCHROME2"})
 _COLOUR: Final = frozenset({"RGB", "YBR_FULL", "YBR_FULL_422", "YBR_ICT", "YBR_RCT", "YBR_PARTIAL_420"})
@@ -40,7 +40,7 @@ _LUMA: Final = np.array([0.299, 0.587, 0.114])
 
 
 def configure_pydicom() -> None:
-    """Process-wide pydicom settings the service relies on; idempotent."""
+    """Process-wide pydicom settings the decoder relies on (quiet, lenient reading); idempotent."""
     pydicom_config.settings.reading_validation_mode = pydicom_config.IGNORE
     warnings.filterwarnings("ignore", module=r"pydicom(\.|$)")
     pydicom_logger = logging.getLogger("pydicom")
@@ -72,10 +72,10 @@ def decode_dicom(data: bytes, max_pixels: int) -> DicomImage:
     try:
         dataset = pydicom.dcmread(io.BytesIO(data))
         rows, columns, photometric = _geometry(dataset)
-        ImageTooLargeError.check(columns, rows, max_pixels)
+        TooManyPixelsError.check(columns, rows, max_pixels)
         _require_decoder(dataset)
         stored = dataset.pixel_array
-    except ServiceError:
+    except DecodeError:
         raise
     except MemoryError:
         raise
@@ -83,9 +83,11 @@ def decode_dicom(data: bytes, max_pixels: int) -> DicomImage:
     # KeyError, IndexError, RuntimeError from its decoders, ...); the bytes are untrusted, so any failure
     # to parse them is the client's.
     except Exception as exc:
-        raise InvalidImageError(f"The DICOM file cannot be decoded ({summarize(exc)}).") from exc
+        raise UnreadableImageError(f"The DICOM file cannot be decoded ({summarize(exc)}).") from exc
     if stored.shape[:2] != (rows, columns):
-        raise InvalidImageError(f"The DICOM pixel data has shape {stored.shape}, expected {rows}x{columns}.")
+        raise UnreadableImageError(
+            f"The DICOM pixel data has shape {stored.shape}, expected {rows}x{columns}."
+        )
     tags = (_tag(dataset, "Modality"), _tag(dataset, "ViewPosition"), _tag(dataset, "BodyPartExamined"))
     if photometric in _COLOUR:
         bits = int(dataset.get("BitsStored", 8))
@@ -97,22 +99,22 @@ def decode_dicom(data: bytes, max_pixels: int) -> DicomImage:
     try:
         values = np.asarray(apply_modality_lut(stored, dataset), dtype=np.float64)
         gray = _apply_voi(values, dataset)
-    except ServiceError:
+    except DecodeError:
         raise
     except (ValueError, TypeError, KeyError, IndexError, AttributeError, NotImplementedError) as exc:
-        raise InvalidImageError(f"The DICOM LUT or window is invalid ({summarize(exc)}).") from exc
+        raise UnreadableImageError(f"The DICOM LUT or window is invalid ({summarize(exc)}).") from exc
     return DicomImage(1.0 - gray if photometric == "MONOCHROME1" else gray, 0.0, *tags)
 
 
 def _geometry(dataset: Dataset) -> tuple[int, int, str]:
     if "PixelData" not in dataset:
-        raise InvalidImageError("The DICOM file has no (integer) pixel data; is it an image object?")
+        raise UnreadableImageError("The DICOM file has no (integer) pixel data; is it an image object?")
     frames = int(dataset.get("NumberOfFrames", 1) or 1)
     if frames != 1:
-        raise InvalidImageError(f"The DICOM file holds {frames} frames; send a single-frame radiograph.")
+        raise UnreadableImageError(f"The DICOM file holds {frames} frames; send a single-frame radiograph.")
     photometric = str(dataset.get("PhotometricInterpretation", "")).strip().upper()
     if photometric not in _MONOCHROME | _COLOUR:
-        raise InvalidImageError(
+        raise UnreadableImageError(
             f"DICOM photometric interpretation {photometric!r} is not supported; "
             "expected MONOCHROME1, MONOCHROME2, RGB or YBR_*."
         )
@@ -122,16 +124,16 @@ def _geometry(dataset: Dataset) -> tuple[int, int, str]:
 def _require_decoder(dataset: Dataset) -> None:
     syntax = dataset.file_meta.get("TransferSyntaxUID")
     if syntax is None:
-        raise InvalidImageError("The DICOM file meta information has no Transfer Syntax UID (0002,0010).")
+        raise UnreadableImageError("The DICOM file meta information has no Transfer Syntax UID (0002,0010).")
     try:
         decoder = get_decoder(syntax)
     except NotImplementedError:
-        raise UnsupportedMediaTypeError(
+        raise UnsupportedFormatError(
             f"DICOM transfer syntax {syntax.name!r} ({syntax}) has no pixel data decoder in pydicom."
         ) from None
     if not decoder.is_available:
         missing = "; ".join(decoder.missing_dependencies) or "no plugin is available"
-        raise MissingDecoderError(
+        raise DecoderNotInstalledError(
             f"DICOM transfer syntax {syntax.name!r} ({syntax}) needs a plugin that is not installed: "
             f"{missing}. Install one, or send the image uncompressed."
         )
@@ -158,18 +160,20 @@ def _window(values: np.ndarray, center: float, width: float, function: str) -> n
     """PS3.3 C.11.2.1.2 and C.11.2.1.3, with output range [0, 1]."""
     if function == "LINEAR":
         if width < 1:
-            raise InvalidImageError(f"DICOM Window Width {width} must be >= 1 for the LINEAR VOI function.")
+            raise UnreadableImageError(
+                f"DICOM Window Width {width} must be >= 1 for the LINEAR VOI function."
+            )
         center, width = center - 0.5, width - 1
         if width == 0:
             return (values > center).astype(np.float64)
         return np.clip((values - center) / width + 0.5, 0.0, 1.0)
     if width <= 0:
-        raise InvalidImageError(f"DICOM Window Width {width} must be > 0 for the {function} VOI function.")
+        raise UnreadableImageError(f"DICOM Window Width {width} must be > 0 for the {function} VOI function.")
     if function == "LINEAR_EXACT":
         return np.clip((values - center) / width + 0.5, 0.0, 1.0)
     if function == "SIGMOID":
         return 1.0 / (1.0 + np.exp(-4.0 * (values - center) / width))
-    raise InvalidImageError(f"DICOM VOI LUT Function {function!r} is not supported.")
+    raise UnreadableImageError(f"DICOM VOI LUT Function {function!r} is not supported.")
 
 
 def _first(value: Any) -> float:

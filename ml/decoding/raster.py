@@ -1,0 +1,58 @@
+"""PNG, JPEG, WebP and BMP bytes -> grayscale in [0, 1], upright as a person would view the image."""
+
+from __future__ import annotations
+
+import io
+from typing import Final
+
+import numpy as np
+from PIL import Image, ImageOps
+
+from ml.decoding.errors import DecodeError, TooManyPixelsError, UnreadableImageError, summarize
+from ml.model.checks import colour_fraction
+
+_SIXTEEN_BIT_MODES: Final = frozenset({"I;16", "I;16L", "I;16B", "I;16N", "I"})
+_ALPHA_MODES: Final = frozenset({"RGBA", "LA", "PA", "RGBa", "La"})
+
+
+def decode_raster(data: bytes, pillow_format: str, max_pixels: int) -> tuple[np.ndarray, float]:
+    """``[H, W]`` float32 in [0, 1] and the colour fraction; ``pillow_format`` is Pillow's name ("PNG")."""
+    try:
+        with Image.open(io.BytesIO(data), formats=[pillow_format]) as image:
+            TooManyPixelsError.check(image.width, image.height, max_pixels)
+            upright = ImageOps.exif_transpose(image)
+            assert upright is not None  # returned unless in_place=True
+            return _to_gray(upright)
+    except DecodeError:
+        raise
+    except Image.DecompressionBombError as exc:
+        raise TooManyPixelsError(f"Pillow refused the image as a decompression bomb: {exc}") from exc
+    except MemoryError:
+        raise
+    # Pillow reports malformed input with many exception types (OSError, SyntaxError, ValueError,
+    # struct.error, IndexError, ...); the bytes are untrusted, so any failure to parse them is the sender's.
+    except Exception as exc:
+        raise UnreadableImageError(
+            f"The {pillow_format} data is truncated or corrupt ({summarize(exc)})."
+        ) from exc
+
+
+def _to_gray(image: Image.Image) -> tuple[np.ndarray, float]:
+    """Pillow image in any mode -> float32 ``[H, W]`` in [0, 1], and its colour fraction."""
+    if image.mode in _SIXTEEN_BIT_MODES:
+        return np.asarray(image).astype(np.float32) / 65535.0, 0.0
+    if image.mode == "P":
+        image = image.convert("RGBA" if "transparency" in image.info else "RGB")
+    elif image.mode == "CMYK":
+        image = image.convert("RGB")
+    alpha = None
+    if image.mode in _ALPHA_MODES:
+        # Transparent pixels carry arbitrary colour; compositing over black shows them as background.
+        alpha = np.asarray(image.getchannel("A"), dtype=np.float32) / 255.0
+    colour = 0.0
+    if image.mode in ("RGB", "RGBA", "RGBa"):
+        # On a thumbnail: the share of coloured pixels needs no full-resolution pass.
+        small = image.convert("RGB").resize((min(image.width, 128), min(image.height, 128)))
+        colour = colour_fraction(np.asarray(small, dtype=np.float32) / 255.0)
+    gray = np.asarray(image.convert("L"), dtype=np.float32) / 255.0
+    return (gray * alpha if alpha is not None else gray), colour

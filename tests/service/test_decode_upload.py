@@ -1,0 +1,74 @@
+"""The service's door to the shared decoder: PNG, JPEG and DICOM only, failures as the service's problems."""
+
+from __future__ import annotations
+
+import pytest
+from PIL import Image
+
+import service.pipeline
+from ml.decoding import (
+    DecodeError,
+    DecodeLimits,
+    DecoderNotInstalledError,
+    SideTooShortError,
+    TooManyPixelsError,
+    UnreadableImageError,
+    UnsupportedFormatError,
+)
+from service.errors import (
+    ImageTooLargeError,
+    ImageTooSmallError,
+    InvalidImageError,
+    MissingDecoderError,
+    ServiceError,
+    UnsupportedMediaTypeError,
+)
+from service.pipeline import decode_upload
+from tests.support.app import Service
+from tests.support.images import encode, multipart, pattern, to_uint8
+from tests.support.problems import assert_problem
+
+LIMITS = DecodeLimits(max_pixels=10**6, min_side=8)
+PROBLEMS: dict[type[DecodeError], type[ServiceError]] = {
+    UnreadableImageError: InvalidImageError,
+    TooManyPixelsError: ImageTooLargeError,
+    SideTooShortError: ImageTooSmallError,
+    UnsupportedFormatError: UnsupportedMediaTypeError,
+    DecoderNotInstalledError: MissingDecoderError,
+}
+
+
+def test_every_decoder_failure_has_a_problem_type() -> None:
+    assert set(DecodeError.__subclasses__()) == set(PROBLEMS)
+
+
+@pytest.mark.parametrize(("failure", "problem"), PROBLEMS.items(), ids=lambda c: c.__name__)
+def test_a_decoder_failure_becomes_its_problem_type_with_the_same_detail(
+    failure: type[DecodeError], problem: type[ServiceError], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise failure("what the decoder said")
+
+    monkeypatch.setattr(service.pipeline, "decode_image", refuse)
+
+    with pytest.raises(problem) as raised:
+        decode_upload(b"anything", LIMITS)
+
+    assert type(raised.value) is problem and raised.value.detail == "what the decoder said"
+
+
+@pytest.mark.parametrize("fmt", ["WEBP", "BMP"])
+def test_formats_read_only_for_training_are_refused(fmt: str) -> None:
+    data = encode(Image.fromarray(to_uint8(pattern(32, 32))), fmt)
+
+    with pytest.raises(UnsupportedMediaTypeError, match="neither PNG, JPEG nor DICOM"):
+        decode_upload(data, LIMITS)
+
+
+@pytest.mark.anyio
+async def test_a_webp_upload_is_415(svc: Service) -> None:
+    webp = encode(Image.fromarray(to_uint8(pattern())), "WEBP")
+
+    response = await svc.client.post("/predict", files=multipart(webp, "x.webp", "image/webp"))
+
+    assert_problem(response, 415, "unsupported-media-type", "neither PNG, JPEG nor DICOM")
