@@ -133,6 +133,16 @@ def run(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    from ml.device import DeviceUnavailableError  # loads torch: not before --help has been answered
+
+    try:
+        _dispatch(args)
+    except DeviceUnavailableError as exc:
+        raise SystemExit(str(exc)) from None
+    return 0
+
+
+def _dispatch(args: argparse.Namespace) -> None:
     if args.command == "train":
         from ml import train
 
@@ -183,7 +193,6 @@ def run(argv: list[str] | None = None) -> int:
             args.data, args.split, args.scope_from, args.scope_epochs, args.scope_per_kind
         )
         export.main(args.weights, args.out, args.version, args.name, args.temperature, source)
-    return 0
 
 
 def train_entry() -> int:

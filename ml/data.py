@@ -176,6 +176,23 @@ def read_split(path: Path, root: Path) -> tuple[list[Sample], list[Sample]]:
     return train, val
 
 
+def select_samples(
+    data_dir: Path, split: Path | None, subset: str, limit: int, seed: int
+) -> tuple[list[Sample], str]:
+    """The images to evaluate on: one side (``subset``) of a run's split, or all; about ``limit`` if set.
+
+    Returns them with the dataset's manifest sha256.
+    """
+    dataset = discover(data_dir)
+    samples = dataset.samples
+    if split is not None:
+        train, val = read_split(split, dataset.root)
+        samples = val if subset == "val" else train
+    if limit:
+        samples = stratified_limit(samples, limit, seed)
+    return samples, dataset.manifest_sha256
+
+
 def decode_gray(path: Path) -> np.ndarray:
     """An image file -> ``[H, W]`` float32 in [0, 1], decoded exactly as the service decodes an upload.
 

@@ -18,7 +18,8 @@ import torch
 from torch import nn
 
 from ml.classes import CLASSES
-from ml.data import decode_all, discover, read_split, stratified_limit
+from ml.data import decode_all, select_samples
+from ml.device import resolve_device
 from ml.model import load_weights
 from ml.outputs import write_eval_outputs
 from ml.preprocessing import PreprocessSpec, eval_batch
@@ -43,13 +44,6 @@ def evaluate(
     return torch.cat(out).numpy() if out else np.zeros((0, len(CLASSES)), dtype=np.float32)
 
 
-def resolve_device(requested: str) -> torch.device:
-    if requested == "cuda" and not torch.cuda.is_available():
-        raise SystemExit("--device cuda was asked for, but no CUDA device is available")
-    use_cuda = requested == "cuda" or (requested == "auto" and torch.cuda.is_available())
-    return torch.device("cuda" if use_cuda else "cpu")
-
-
 def main(
     weights: Path,
     data_dir: Path,
@@ -63,14 +57,8 @@ def main(
     gate_negatives: int = 200,
 ) -> dict[str, Any]:
     loaded = load_weights(weights, expected_classes=list(CLASSES))
-    dev = resolve_device(device)
-    dataset = discover(data_dir)
-    samples = dataset.samples
-    if split is not None:
-        train, val = read_split(split, dataset.root)
-        samples = val if subset == "val" else train
-    if limit:
-        samples = stratified_limit(samples, limit, seed)
+    dev = resolve_device(device, setting="--device")
+    samples, _ = select_samples(data_dir, split, subset, limit, seed)
     spec = loaded.metadata.preprocessing
     images = decode_all(samples, spec, min(16, os.cpu_count() or 1))
     labels = np.array([s.label for s in samples])

@@ -20,8 +20,8 @@ import numpy as np
 import torch
 
 from ml.classes import CLASSES
-from ml.data import Sample, decode_gray, discover, read_split, stratified_limit
-from ml.evaluate import resolve_device
+from ml.data import decode_gray, select_samples
+from ml.device import resolve_device
 from ml.metrics import classification_report
 from ml.model import LoadedWeights, PaperCNN, file_sha256, load_weights
 from ml.preprocessing import PreprocessSpec, eval_transform
@@ -138,19 +138,6 @@ def summarize(per_condition: dict[Condition, dict[str, Any]], shifts: list[str])
     return summary
 
 
-def select_samples(
-    data_dir: Path, split: Path | None, subset: str, limit: int, seed: int
-) -> tuple[list[Sample], str]:
-    dataset = discover(data_dir)
-    samples = dataset.samples
-    if split is not None:
-        train, val = read_split(split, dataset.root)
-        samples = val if subset == "val" else train
-    if limit:
-        samples = stratified_limit(samples, limit, seed)
-    return samples, dataset.manifest_sha256
-
-
 def main(
     weights: list[Path],
     data_dir: Path,
@@ -171,7 +158,7 @@ def main(
         Entry(label, path, load_weights(path, expected_classes=list(CLASSES)))
         for label, path in zip(_labels(weights), weights, strict=True)
     ]
-    dev = resolve_device(device)
+    dev = resolve_device(device, setting="--device")
     samples, manifest_sha = select_samples(data_dir, split, subset, limit, seed)
     labels = np.array([s.label for s in samples])
     logger.info("decoding %d images", len(samples))

@@ -15,12 +15,11 @@ import os
 import random
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
-import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
@@ -28,6 +27,7 @@ from ml.checkpoint import TrainState, load_checkpoint, save_checkpoint
 from ml.classes import CLASSES
 from ml.config import TrainConfig
 from ml.data import decode_all, discover, split_by_group, stratified_limit, write_split
+from ml.distributed import Dist, setup_distributed
 from ml.evaluate import evaluate
 from ml.model import PaperCNN, build_model
 from ml.outputs import finalize_run
@@ -45,33 +45,6 @@ class TrainData:
     val_y: torch.Tensor
     manifest_sha256: str
     split_sha256: str
-
-
-@dataclass
-class Dist:
-    rank: int = 0
-    world: int = 1
-    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
-
-    @property
-    def main(self) -> bool:
-        return self.rank == 0
-
-
-def setup_distributed(requested: str) -> Dist:
-    """Pick the device; under torchrun, join the process group (nccl on GPU, gloo on CPU)."""
-    use_cuda = requested == "cuda" or (requested == "auto" and torch.cuda.is_available())
-    if requested == "cuda" and not torch.cuda.is_available():
-        raise SystemExit("--device cuda was asked for, but no CUDA device is available")
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    rank = int(os.environ.get("RANK", "0"))
-    local = int(os.environ.get("LOCAL_RANK", "0"))
-    device = torch.device("cuda", local) if use_cuda else torch.device("cpu")
-    if use_cuda:
-        torch.cuda.set_device(device)
-    if world > 1:
-        dist.init_process_group("nccl" if use_cuda else "gloo")
-    return Dist(rank, world, device)
 
 
 def seed_everything(seed: int) -> None:
@@ -264,7 +237,5 @@ def main(cfg: TrainConfig, data_dir: Path, out: Path, device: str, resume: Path 
             data.manifest_sha256,
             data.split_sha256,
         )
-    if env.world > 1:
-        dist.barrier()
-        dist.destroy_process_group()
+    env.close()
     return weights

@@ -1,8 +1,10 @@
-"""Choosing the torch device: asking for CUDA where there is none fails at startup, never falls back."""
+"""The service's device: :func:`ml.device.resolve_device`, with a missing GPU as a startup error."""
 
 from __future__ import annotations
 
 import torch
+
+from ml import device
 
 
 class StartupError(RuntimeError):
@@ -10,10 +12,7 @@ class StartupError(RuntimeError):
 
 
 def resolve_device(choice: str) -> torch.device:
-    if choice == "cpu":
-        return torch.device("cpu")
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    if choice == "cuda":
-        raise StartupError("CXR_DEVICE=cuda but torch sees no CUDA device; use CXR_DEVICE=auto or cpu.")
-    return torch.device("cpu")
+    try:
+        return device.resolve_device(choice, setting="CXR_DEVICE")
+    except device.DeviceUnavailableError as exc:
+        raise StartupError(str(exc)) from None
