@@ -19,18 +19,8 @@ from typing import Final
 import numpy as np
 import torch
 
-from ml.decoding import (
-    DecodedImage,
-    DecodeError,
-    DecodeLimits,
-    DecoderNotInstalledError,
-    ImageKind,
-    SideTooShortError,
-    TooManyPixelsError,
-    UnreadableImageError,
-    UnsupportedFormatError,
-    decode_image,
-)
+from ml import decoding
+from ml.decoding import DecodedImage, DecodeLimits, ImageKind, decode_image
 from ml.model.checks import ImageFacts
 from ml.model.scope import scope_input
 from ml.preprocessing import PreprocessSpec, eval_transform, resized_shape
@@ -49,12 +39,12 @@ from service.upload import extract_image
 ACCEPTED_KINDS: Final = frozenset({ImageKind.PNG, ImageKind.JPEG, ImageKind.DICOM})
 """What the API takes and documents; the decoder reads WebP and BMP too, for the training data."""
 
-_PROBLEMS: Final[dict[type[DecodeError], type[ServiceError]]] = {
-    UnreadableImageError: InvalidImageError,
-    TooManyPixelsError: ImageTooLargeError,
-    SideTooShortError: ImageTooSmallError,
-    UnsupportedFormatError: UnsupportedMediaTypeError,
-    DecoderNotInstalledError: MissingDecoderError,
+_PROBLEMS: Final[dict[type[decoding.DecodeError], type[ServiceError]]] = {
+    decoding.UnreadableImageError: InvalidImageError,
+    decoding.TooManyPixelsError: ImageTooLargeError,
+    decoding.SideTooShortError: ImageTooSmallError,
+    decoding.UnsupportedFormatError: UnsupportedMediaTypeError,
+    decoding.DecoderNotInstalledError: MissingDecoderError,
 }
 
 
@@ -103,7 +93,7 @@ def decode_upload(data: bytes, limits: DecodeLimits) -> DecodedImage:
     """Blocking: the shared decoder on the accepted kinds, its failures turned into the problem types."""
     try:
         return decode_image(data, limits, allowed=ACCEPTED_KINDS)
-    except DecodeError as exc:
+    except decoding.DecodeError as exc:
         raise _PROBLEMS.get(type(exc), InvalidImageError)(exc.detail) from exc
 
 

@@ -6,23 +6,10 @@ import pytest
 from PIL import Image
 
 import service.pipeline
-from ml.decoding import (
-    DecodeError,
-    DecodeLimits,
-    DecoderNotInstalledError,
-    SideTooShortError,
-    TooManyPixelsError,
-    UnreadableImageError,
-    UnsupportedFormatError,
-)
-from service.errors import (
-    ImageTooLargeError,
-    ImageTooSmallError,
-    InvalidImageError,
-    MissingDecoderError,
-    ServiceError,
-    UnsupportedMediaTypeError,
-)
+from ml import decoding
+from ml.decoding import DecodeError, DecodeLimits
+from service import errors
+from service.errors import ServiceError, UnsupportedMediaTypeError
 from service.pipeline import decode_upload
 from tests.support.app import Service
 from tests.support.images import encode, multipart, pattern, to_uint8
@@ -30,11 +17,11 @@ from tests.support.problems import assert_problem
 
 LIMITS = DecodeLimits(max_pixels=10**6, min_side=8)
 PROBLEMS: dict[type[DecodeError], type[ServiceError]] = {
-    UnreadableImageError: InvalidImageError,
-    TooManyPixelsError: ImageTooLargeError,
-    SideTooShortError: ImageTooSmallError,
-    UnsupportedFormatError: UnsupportedMediaTypeError,
-    DecoderNotInstalledError: MissingDecoderError,
+    decoding.UnreadableImageError: errors.InvalidImageError,
+    decoding.TooManyPixelsError: errors.ImageTooLargeError,
+    decoding.SideTooShortError: errors.ImageTooSmallError,
+    decoding.UnsupportedFormatError: errors.UnsupportedMediaTypeError,
+    decoding.DecoderNotInstalledError: errors.MissingDecoderError,
 }
 
 
