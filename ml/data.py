@@ -200,7 +200,8 @@ def decode_gray(path: Path) -> np.ndarray:
     dataset is WebP or PNG) and no pixel limit of the service's.
     """
     try:
-        return decode_image(path.read_bytes(), _ANY_SIZE, allowed=ALL_KINDS).pixels
+        data = path.read_bytes()
+        return decode_image(data, _ANY_SIZE, allowed=ALL_KINDS, measure_colour=False).pixels
     except DecodeError as exc:
         exc.add_note(f"while decoding {path}")
         raise

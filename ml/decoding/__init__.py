@@ -84,7 +84,7 @@ class DecodedImage:
     pixels: np.ndarray
     """``[H, W]`` float32 in [0, 1]; 0 is black as displayed (MONOCHROME1 already inverted)."""
     colour_fraction: float = 0.0
-    """Share of clearly coloured pixels (see :func:`ml.model.checks.colour_fraction`)."""
+    """Share of clearly coloured pixels (see :func:`ml.model.checks.colour_fraction`); 0 if not measured."""
     modality: str = ""
     view_position: str = ""
     body_part: str = ""
@@ -128,15 +128,21 @@ def _unrecognised(allowed: Collection[ImageKind]) -> str:
     return detail
 
 
-def decode_image(data: bytes, limits: DecodeLimits, *, allowed: Collection[ImageKind]) -> DecodedImage:
-    """Raises a :class:`DecodeError` subclass when the data is not a usable image of an allowed kind."""
+def decode_image(
+    data: bytes, limits: DecodeLimits, *, allowed: Collection[ImageKind], measure_colour: bool = True
+) -> DecodedImage:
+    """Raises a :class:`DecodeError` subclass when the data is not a usable image of an allowed kind.
+
+    ``measure_colour=False`` leaves :attr:`DecodedImage.colour_fraction` at 0, for a caller that needs only
+    the pixels (a few milliseconds an image, over a whole dataset).
+    """
     kind = sniff(data, allowed)
     tags = ("", "", "")
     if kind is ImageKind.DICOM:
-        dicom = decode_dicom(data, limits.max_pixels)
+        dicom = decode_dicom(data, limits.max_pixels, measure_colour)
         pixels, colour, tags = dicom.pixels, dicom.colour_fraction, dicom.tags
     else:
-        pixels, colour = decode_raster(data, kind.value.upper(), limits.max_pixels)
+        pixels, colour = decode_raster(data, kind.value.upper(), limits.max_pixels, measure_colour)
     height, width = pixels.shape
     if min(height, width) < limits.min_side:
         raise SideTooShortError(

@@ -68,7 +68,7 @@ def _tag(dataset: Dataset, keyword: str) -> str:
     return str(dataset.get(keyword, "") or "").strip()[:32]
 
 
-def decode_dicom(data: bytes, max_pixels: int) -> DicomImage:
+def decode_dicom(data: bytes, max_pixels: int, measure_colour: bool = True) -> DicomImage:
     try:
         dataset = pydicom.dcmread(io.BytesIO(data))
         rows, columns, photometric = _geometry(dataset)
@@ -95,7 +95,7 @@ def decode_dicom(data: bytes, max_pixels: int) -> DicomImage:
         # Multiply and sum, not ``@``: a BLAS call leaves OpenBLAS's threads spinning, which slows the next
         # forward pass by half on a small CPU.
         luma = (rgb * _LUMA).sum(axis=-1)
-        return DicomImage(luma, colour_fraction(rgb), *tags)
+        return DicomImage(luma, colour_fraction(rgb) if measure_colour else 0.0, *tags)
     try:
         values = np.asarray(apply_modality_lut(stored, dataset), dtype=np.float64)
         gray = _apply_voi(values, dataset)

@@ -15,14 +15,19 @@ _SIXTEEN_BIT_MODES: Final = frozenset({"I;16", "I;16L", "I;16B", "I;16N", "I"})
 _ALPHA_MODES: Final = frozenset({"RGBA", "LA", "PA", "RGBa", "La"})
 
 
-def decode_raster(data: bytes, pillow_format: str, max_pixels: int) -> tuple[np.ndarray, float]:
-    """``[H, W]`` float32 in [0, 1] and the colour fraction; ``pillow_format`` is Pillow's name ("PNG")."""
+def decode_raster(
+    data: bytes, pillow_format: str, max_pixels: int, measure_colour: bool
+) -> tuple[np.ndarray, float]:
+    """``[H, W]`` float32 in [0, 1] and the colour fraction (0 unless measured).
+
+    ``pillow_format`` is Pillow's name for the format ("PNG").
+    """
     try:
         with Image.open(io.BytesIO(data), formats=[pillow_format]) as image:
             TooManyPixelsError.check(image.width, image.height, max_pixels)
-            upright = ImageOps.exif_transpose(image)
-            assert upright is not None  # returned unless in_place=True
-            return _to_gray(upright)
+            # In place: an image with nothing to turn is not copied.
+            ImageOps.exif_transpose(image, in_place=True)
+            return _to_gray(image, measure_colour)
     except DecodeError:
         raise
     except Image.DecompressionBombError as exc:
@@ -37,7 +42,7 @@ def decode_raster(data: bytes, pillow_format: str, max_pixels: int) -> tuple[np.
         ) from exc
 
 
-def _to_gray(image: Image.Image) -> tuple[np.ndarray, float]:
+def _to_gray(image: Image.Image, measure_colour: bool) -> tuple[np.ndarray, float]:
     """Pillow image in any mode -> float32 ``[H, W]`` in [0, 1], and its colour fraction."""
     if image.mode in _SIXTEEN_BIT_MODES:
         return np.asarray(image).astype(np.float32) / 65535.0, 0.0
@@ -50,7 +55,7 @@ def _to_gray(image: Image.Image) -> tuple[np.ndarray, float]:
         # Transparent pixels carry arbitrary colour; compositing over black shows them as background.
         alpha = np.asarray(image.getchannel("A"), dtype=np.float32) / 255.0
     colour = 0.0
-    if image.mode in ("RGB", "RGBA", "RGBa"):
+    if measure_colour and image.mode in ("RGB", "RGBA", "RGBa"):
         # On a thumbnail: the share of coloured pixels needs no full-resolution pass.
         small = image.convert("RGB").resize((min(image.width, 128), min(image.height, 128)))
         colour = colour_fraction(np.asarray(small, dtype=np.float32) / 255.0)

@@ -288,6 +288,17 @@ def test_transparent_webp_pixels_are_shown_as_black_too() -> None:
     assert np.allclose(decoded[:, 20:], EXPECTED[:, 20:], atol=1e-6)
 
 
+def test_colour_is_measured_unless_only_the_pixels_are_wanted() -> None:
+    rgb = np.stack([GRAY8, GRAY8 // 2, GRAY8], axis=-1)
+    data = encode(Image.fromarray(rgb), "PNG")
+
+    measured = decode_image(data, LIMITS, allowed=ALL_KINDS)
+    pixels_only = decode_image(data, LIMITS, allowed=ALL_KINDS, measure_colour=False)
+
+    assert measured.colour_fraction > 0.5 and pixels_only.colour_fraction == 0.0
+    assert np.array_equal(measured.pixels, pixels_only.pixels)
+
+
 # ---- training and serving agree ------------------------------------------------------------------
 
 
