@@ -41,7 +41,7 @@ def _from_checkpoint(path: Path, temperature: float) -> tuple[PaperCNN, WeightsM
     meta = WeightsMetadata(
         architecture=config["architecture"],
         classes=list(CLASSES),
-        preprocessing=PreprocessSpec(),
+        preprocessing=PreprocessSpec(standardize=config.get("standardize", "none")),
         temperature=temperature,
         training={"config": config},
     )

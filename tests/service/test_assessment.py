@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -130,7 +131,7 @@ async def test_a_long_strip_has_an_unusual_aspect_ratio(svc: Service) -> None:
     ],
 )
 async def test_dicom_acquisition_tags_say_when_it_is_not_a_frontal_chest_radiograph(
-    svc: Service, tags: dict[str, str], reason: str
+    svc: Service, tags: dict[str, Any], reason: str
 ) -> None:
     data = dicom_bytes(to_uint8(pattern()), **tags)
 
