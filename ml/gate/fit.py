@@ -84,9 +84,8 @@ def fit_gate(
     _, train_taps = classifier_outputs(weights.model, [train.pixels[i] for i in subset], spec)
     logger.info("classifier features of %d validation images", len(val.pixels))
     val_logits, val_taps = classifier_outputs(weights.model, val.pixels, spec)
-    distance = fit_distance(
-        train_taps, torch.from_numpy(train.labels), val_taps, len(weights.metadata.classes)
-    )
+    labels = torch.from_numpy(train.labels[subset])
+    distance = fit_distance(train_taps, labels, val_taps, len(weights.metadata.classes))
     if scope_from is None:
         scope_set = build_scope_set(train.pixels, scope_cfg.seed, scope_cfg.per_maker, held_out=False)
         scope = train_scope(scope_set, scope_cfg)
