@@ -61,11 +61,19 @@ def extract_image(content_type: str | None, body: bytes) -> bytes:
         return _file_part(body, options.get(b"boundary"))
     if media in RAW_IMAGE_TYPES:
         return body
-    shown = repr(media) if media else "missing"
     raise UnsupportedMediaTypeError(
-        f"Content-Type {shown} is not accepted. Send {MULTIPART} with the image in a field named "
+        f"{_describe(content_type, media)} Send {MULTIPART} with the image in a field named "
         f"'{FILE_FIELD}', or the image itself with Content-Type {', '.join(RAW_IMAGE_TYPES)}."
     )
+
+
+def _describe(header: str | None, media: str) -> str:
+    """What was wrong with the Content-Type header, quoting at most 100 characters of it."""
+    if header is None or not header.strip():
+        return "The Content-Type header is missing."
+    if not media or "/" not in media:
+        return f"Content-Type {header.strip()[:100]!r} is not a valid media type."
+    return f"Content-Type {media[:100]!r} is not accepted."
 
 
 @dataclass

@@ -10,7 +10,8 @@ import starlette.formparsers
 from PIL import Image
 
 from tests.support.app import Service
-from tests.support.images import encode, multipart
+from tests.support.images import encode, multipart, png_bytes
+from tests.support.problems import assert_problem
 
 pytestmark = pytest.mark.anyio
 
@@ -33,3 +34,18 @@ async def test_a_large_multipart_upload_never_touches_the_disk(
 
     assert response.status_code == 200, response.text
     assert (response.json()["gradcam"]["width"], response.json()["gradcam"]["height"]) == (96, 96)
+
+
+async def test_an_unparsable_content_type_is_named_invalid_not_missing(svc: Service) -> None:
+    response = await svc.client.post("/predict", content=png_bytes(), headers={"content-type": ";;;"})
+
+    assert_problem(response, 415, "unsupported-media-type")
+    assert "not a valid media type" in response.json()["detail"]
+    assert "missing" not in response.json()["detail"]
+
+
+async def test_a_missing_content_type_is_named_missing(svc: Service) -> None:
+    response = await svc.client.post("/predict", content=png_bytes())
+
+    assert_problem(response, 415, "unsupported-media-type")
+    assert "missing" in response.json()["detail"]
