@@ -56,8 +56,32 @@ def predict_with_cam(
         score = logits.gather(1, chosen[:, None]).sum()
         (grads,) = torch.autograd.grad(score, features)
     with torch.no_grad():
-        weights = grads.mean(dim=(2, 3), keepdim=True)
-        cams = torch.relu((weights * features).sum(dim=1)).float()
-        peak = cams.amax(dim=(1, 2), keepdim=True)
-        cams = torch.where(peak > 0, cams / peak.clamp_min(1e-12), torch.zeros_like(cams))
+        cams = _weighted_maps(grads.mean(dim=(2, 3)), features)
     return GradCamResult(logits=logits.detach().float(), cams=cams, targets=chosen, taps=taps or [])
+
+
+def head_cams(
+    features: torch.Tensor,
+    hidden: torch.Tensor,
+    fc1_weight: torch.Tensor,
+    fc2_weight: torch.Tensor,
+    targets: torch.Tensor,
+) -> torch.Tensor:
+    """Grad-CAM without autograd, for a head of global average pooling, fc1, ReLU and fc2.
+
+    ``hidden`` is fc1's output before the ReLU ``[N, m]``. With the ReLU's mask fixed the head is linear, so
+    d logit_c / d f[k, i, j] = (1 / hw) * sum_m W2[c, m] * 1[hidden_m > 0] * W1[m, k] at every position:
+    the gradient is constant over space and is its own spatial mean, Grad-CAM's channel weight. At
+    hidden_m = 0 the mask is 0, as autograd's ReLU derivative is.
+    """
+    height, width = features.shape[-2:]
+    gate = fc2_weight[targets] * (hidden > 0).to(fc2_weight.dtype)
+    weights = (gate @ fc1_weight) / (height * width)
+    return _weighted_maps(weights, features)
+
+
+def _weighted_maps(weights: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
+    """ReLU of the channels summed with ``weights`` ``[N, K]``, each map scaled to a peak of 1."""
+    cams = torch.relu((weights[:, :, None, None].to(features.dtype) * features).sum(dim=1)).float()
+    peak = cams.amax(dim=(1, 2), keepdim=True)
+    return torch.where(peak > 0, cams / peak.clamp_min(1e-12), torch.zeros_like(cams))
