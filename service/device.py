@@ -1,10 +1,15 @@
-"""The service's device: :func:`ml.device.resolve_device`, with a missing GPU as a startup error."""
+"""The service's device and engine (:func:`ml.device.resolve_device`, :func:`ml.engine.resolve_engine`), with
+a missing GPU or engine as a startup error."""
 
 from __future__ import annotations
+
+import os
 
 import torch
 
 from ml import device
+from ml.engine import EngineError
+from ml.engine import resolve_engine as choose_engine
 
 
 class StartupError(RuntimeError):
@@ -16,3 +21,17 @@ def resolve_device(choice: str) -> torch.device:
         return device.resolve_device(choice, setting="CXR_DEVICE")
     except device.DeviceUnavailableError as exc:
         raise StartupError(str(exc)) from None
+
+
+def resolve_engine(choice: str, on: torch.device) -> str:
+    try:
+        return choose_engine(choice, on)
+    except EngineError as exc:
+        raise StartupError(f"CXR_ENGINE={choice}: {exc}") from None
+
+
+def model_threads(torch_threads: int, workers: int) -> int:
+    """Intra-op threads for each process's model; 0 leaves the engine's default (one process)."""
+    if torch_threads or workers == 1:
+        return torch_threads
+    return max(1, len(os.sched_getaffinity(0)) // workers)

@@ -57,6 +57,8 @@ LOG_FIELDS: Final[tuple[LogField, ...]] = (
         "The input assessment's reason codes, comma-separated, e.g. `low_confidence`.",
     ),
     LogField("sha256", Source.EVENT, "SHA-256 of the weights file loaded."),
+    LogField("engine", Source.EVENT, "What runs the model: `torch` or `onnxruntime`."),
+    LogField("threads", Source.EVENT, "The model's intra-op threads; 0 is the engine's default."),
     LogField("load_s", Source.EVENT, "Seconds to load and warm up the model."),
     LogField("model_name", Source.EVENT, "The loaded model's name."),
     LogField("model_version", Source.EVENT, "The loaded model's version."),
@@ -64,6 +66,9 @@ LOG_FIELDS: Final[tuple[LogField, ...]] = (
     LogField("port", Source.EVENT, "Port bound."),
     LogField("error_type", Source.EVENT, "Class name of the exception behind an error line."),
     LogField("dropped", Source.EVENT, "Queued requests dropped at shutdown."),
+    LogField("workers", Source.EVENT, "Server processes started (`CXR_WORKERS`)."),
+    LogField("pid", Source.EVENT, "Process id of a server process."),
+    LogField("exit_code", Source.EVENT, "How a server process ended."),
 )
 
 ALLOWED_FIELDS: Final = tuple(field.name for field in LOG_FIELDS)

@@ -17,7 +17,7 @@ from ml.decoding import configure_pydicom
 from ml.model import WeightsError
 from service.allocator import keep_freed_memory
 from service.auth import ApiKeyVerifier
-from service.device import StartupError
+from service.device import StartupError, model_threads
 from service.metrics import ServiceMetrics
 from service.middleware import RequestContextMiddleware
 from service.openapi import DocumentedFastAPI
@@ -50,8 +50,9 @@ def _version() -> str:
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
     keep_freed_memory()  # before the model allocates: no page faults on every forward pass
-    if settings.torch_threads:
-        torch.set_num_threads(settings.torch_threads)
+    threads = model_threads(settings.torch_threads, settings.workers)
+    if threads:
+        torch.set_num_threads(threads)
     app.state.decode_limiter = anyio.CapacityLimiter(settings.decode_concurrency)
     try:
         worker = await anyio.to_thread.run_sync(InferenceWorker.load, settings, app.state.metrics)

@@ -1,7 +1,7 @@
 """The model's side of a batch: one forward pass, Grad-CAM, calibration and the input assessment.
 
-:class:`ModelRunner` owns the weights on their device and knows nothing of queues or requests; the
-inference worker (:mod:`service.worker`) calls it from its one thread.
+:class:`ModelRunner` owns the engine (:mod:`ml.engine`: torch, or ONNX Runtime on the CPU) and knows nothing
+of queues or requests; the inference worker (:mod:`service.worker`) calls it from its one thread.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ml.gradcam import predict_with_cam
+from ml.engine import Engine
 from ml.model import PaperCNN, WeightsMetadata
 from ml.model.checks import ImageFacts
 from ml.model.gate import Assessment, Gate, ungated_assessment
@@ -40,16 +40,15 @@ class Answer:
 
 
 class ModelRunner:
-    def __init__(
-        self, model: PaperCNN, metadata: WeightsMetadata, device: torch.device, gate: Gate | None
-    ) -> None:
-        # Channels-last runs the convolutions about 1.2-1.5x faster on CPU (oneDNN) and on GPU alike.
-        self.model = model.to(device).eval().to(memory_format=torch.channels_last)
+    def __init__(self, model: PaperCNN, metadata: WeightsMetadata, engine: Engine, gate: Gate | None) -> None:
+        self.model = model
+        """The module as loaded, which ``engine`` was built from."""
         self.metadata = metadata
-        self.device = device
+        self.engine = engine
+        self.device = engine.device
         self.gate = gate
         if gate is not None:
-            gate.scope.to(device)
+            gate.scope.to(self.device)
 
     @property
     def scope_size(self) -> int:
@@ -68,9 +67,8 @@ class ModelRunner:
             self.run([blank] * size, [True] * size)
 
     def run(self, items: list[WorkItem], with_cam: list[bool]) -> list[Answer]:
-        inputs = torch.stack([item.inputs for item in items]).to(self.device, non_blocking=True)
-        inputs = inputs.contiguous(memory_format=torch.channels_last)
-        result = predict_with_cam(self.model, inputs, with_cam=any(with_cam), with_taps=self.gate is not None)
+        inputs = torch.stack([item.inputs for item in items])
+        result = self.engine.predict(inputs, with_cam=any(with_cam), with_taps=self.gate is not None)
         probabilities = torch.softmax(result.logits / self.metadata.temperature, dim=1).cpu().tolist()
         targets = result.targets.cpu().tolist()
         cams = result.cams.cpu().numpy() if result.cams is not None else None

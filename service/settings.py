@@ -48,8 +48,24 @@ class Settings(BaseSettings):
         default="auto",
         description="`auto` uses CUDA when available; `cuda` without a GPU is a startup error.",
     )
+    engine: Literal["auto", "torch", "onnxruntime"] = Field(
+        default="auto",
+        description="What runs the model: `auto` takes ONNX Runtime on the CPU (built at startup from the "
+        "weights file) and torch on CUDA; `onnxruntime` on CUDA is a startup error.",
+    )
+    workers: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description="Server processes sharing the port, each with its own model: the request path's CPU "
+        "work (reading, decoding, overlays, JSON) then runs on that many cores. /metrics answers for the "
+        "process that takes the request; see docs/deploy.md.",
+    )
     torch_threads: int = Field(
-        default=0, ge=0, description="torch intra-op threads; 0 keeps torch's default."
+        default=0,
+        ge=0,
+        description="The model's intra-op threads (torch's or ONNX Runtime's), per process; 0: the engine's "
+        "default with one process, the CPUs shared out evenly with several.",
     )
     max_batch_size: int = Field(default=8, ge=1, le=256, description="Most requests one forward pass serves.")
     max_wait_ms: float = Field(

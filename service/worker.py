@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import queue
 import threading
 import time
@@ -20,9 +21,10 @@ from dataclasses import dataclass, field
 
 import torch
 
+from ml.engine import build_engine
 from ml.model import WeightsMetadata, load_weights
 from service.admission import Admission
-from service.device import resolve_device
+from service.device import model_threads, resolve_device, resolve_engine
 from service.errors import DeadlineExceededError, DrainingError
 from service.metrics import ServiceMetrics
 from service.runner import Answer, ModelRunner, WorkItem
@@ -63,7 +65,15 @@ class InferenceWorker:
         meta = runner.metadata
         metrics.track_queue_depth(self._queue.qsize)
         metrics.model_info.info(
-            {"name": meta.name, "version": meta.version, "sha256": sha256, "device": runner.device.type}
+            {
+                "name": meta.name,
+                "version": meta.version,
+                "sha256": sha256,
+                "device": runner.device.type,
+                "engine": runner.engine.name,
+                # With CXR_WORKERS > 1 each process has its own registry: this says which one answered.
+                "pid": str(os.getpid()),
+            }
         )
 
     @classmethod
@@ -71,13 +81,22 @@ class InferenceWorker:
         """Blocking: load and validate the weights, move them to the device, warm up."""
         started = time.perf_counter()
         device = resolve_device(settings.device)
+        engine_name = resolve_engine(settings.engine, device)
         loaded = load_weights(settings.weights_path)
         if loaded.gate is None:
             logger.warning("the weights carry no input assessment: every answer is marked gate_unavailable")
-        runner = ModelRunner(loaded.model, loaded.metadata, device, loaded.gate)
+        threads = model_threads(settings.torch_threads, settings.workers)
+        engine = build_engine(engine_name, loaded.model, device, loaded.sha256, threads)
+        runner = ModelRunner(loaded.model, loaded.metadata, engine, loaded.gate)
         # On CUDA a full batch also sizes the allocator's pools.
         runner.warm_up({1, settings.max_batch_size} if device.type == "cuda" else {1})
-        facts = {"device": str(device), "sha256": loaded.sha256, "model_name": loaded.metadata.name}
+        facts = {
+            "device": str(device),
+            "engine": engine.name,
+            "threads": threads,
+            "sha256": loaded.sha256,
+            "model_name": loaded.metadata.name,
+        }
         load_s = round(time.perf_counter() - started, 3)
         logger.info(
             "model loaded", extra={**facts, "model_version": loaded.metadata.version, "load_s": load_s}

@@ -21,8 +21,7 @@ import torch
 from PIL import Image
 from prometheus_client.parser import text_string_to_metric_families
 
-from ml.gradcam import predict_with_cam
-from ml.model import PaperCNN
+from service.runner import Answer, ModelRunner, WorkItem
 from service.settings import Settings
 from tests.support.app import Gate, serve, wait_until
 from tests.support.images import encode, multipart, png_bytes
@@ -155,20 +154,22 @@ async def test_an_exception_on_one_item_of_a_batch_fails_only_that_request(
 ) -> None:
     batches: list[int] = []
 
-    def poisoned(model: PaperCNN, inputs: torch.Tensor, **kwargs: Any) -> Any:
-        batches.append(len(inputs))
-        flat = inputs.flatten(1)
+    real = ModelRunner.run
+
+    def poisoned(runner: ModelRunner, items: list[WorkItem], with_cam: list[bool]) -> list[Answer]:
+        batches.append(len(items))
+        flat = torch.stack([item.inputs for item in items]).flatten(1)
         # The all-white image is the poisoned one: every value of its normalized input is the maximum.
         if bool(((flat == flat[:, :1]).all(dim=1) & (flat[:, 0] > 0.99)).any()):
             raise RuntimeError("this item breaks the model")
-        return predict_with_cam(model, inputs, **kwargs)
+        return real(runner, items, with_cam)
 
     settings = make_settings(max_batch_size=4, max_wait_ms=500)
     async with serve(settings) as svc:
         alone = [
             (await svc.client.post("/predict", files=multipart(png_bytes(seed=s)))).json() for s in (1, 2, 3)
         ]
-        monkeypatch.setattr("service.runner.predict_with_cam", poisoned)
+        monkeypatch.setattr(ModelRunner, "run", poisoned)
         requests = [white_png(), png_bytes(seed=1), png_bytes(seed=2), png_bytes(seed=3)]
         responses = await asyncio.gather(
             *(svc.client.post("/predict", files=multipart(data)) for data in requests)

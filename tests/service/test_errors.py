@@ -182,7 +182,7 @@ async def test_an_unexpected_failure_is_a_500_problem_never_a_4xx(
 async def test_a_failed_batch_fails_its_requests_with_500_and_the_worker_survives(
     svc: Service, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("service.runner.predict_with_cam", lambda *a, **k: 1 / 0)
+    monkeypatch.setattr("service.runner.ModelRunner.run", lambda *a, **k: 1 / 0)
     failed = await svc.client.post("/predict", files=multipart(png_bytes()))
     monkeypatch.undo()
     recovered = await svc.client.post("/predict", files=multipart(png_bytes()))

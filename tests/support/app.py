@@ -7,7 +7,6 @@ import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
 
 import anyio
 import anyio.to_thread
@@ -15,8 +14,8 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from ml.gradcam import predict_with_cam
 from service.main import create_app
+from service.runner import Answer, ModelRunner, WorkItem
 from service.settings import Settings
 from service.worker import InferenceWorker
 
@@ -58,18 +57,19 @@ class Gate:
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self._monkeypatch = monkeypatch
-        self._real = predict_with_cam
         self.entered = threading.Event()
         self.released = threading.Event()
 
     def arm(self) -> None:
-        self._monkeypatch.setattr("service.runner.predict_with_cam", self._gated)
+        real = ModelRunner.run
 
-    def _gated(self, *args: Any, **kwargs: Any) -> Any:
-        self.entered.set()
-        if not self.released.wait(timeout=20):
-            raise TimeoutError("gate never released")
-        return self._real(*args, **kwargs)
+        def gated(runner: ModelRunner, items: list[WorkItem], with_cam: list[bool]) -> list[Answer]:
+            self.entered.set()
+            if not self.released.wait(timeout=20):
+                raise TimeoutError("gate never released")
+            return real(runner, items, with_cam)
+
+        self._monkeypatch.setattr(ModelRunner, "run", gated)
 
     async def wait_entered(self) -> None:
         if not await anyio.to_thread.run_sync(self.entered.wait, 5.0):

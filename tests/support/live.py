@@ -25,8 +25,8 @@ import httpx
 import uvicorn
 from starlette.types import ASGIApp
 
-from service.__main__ import DrainingServer
 from service.main import begin_drain, create_app
+from service.server import DrainingServer
 from service.settings import Settings
 
 REPO: Final = Path(__file__).resolve().parents[2]
@@ -50,12 +50,15 @@ def settings_env(settings: Mapping[str, Any]) -> dict[str, str]:
 
 
 class LiveServer:
-    """``python -m service`` on a free port, with only the defaults and ``settings`` (no ``CXR_*`` of the
-    caller's environment). Everything it prints, stdout and stderr, goes to a temporary file, kept until
-    :meth:`stop`: reading it costs the caller nothing while a load runs."""
+    """``python -m service`` (or ``module``) on a free port, with only the defaults and ``settings`` (no
+    ``CXR_*`` of the caller's environment). Everything it prints, stdout and stderr, goes to a temporary
+    file, kept until :meth:`stop`: reading it costs the caller nothing while a load runs."""
 
-    def __init__(self, settings: Mapping[str, Any], *, startup_timeout_s: float = 180.0) -> None:
+    def __init__(
+        self, settings: Mapping[str, Any], *, startup_timeout_s: float = 180.0, module: str = "service"
+    ) -> None:
         self.settings = dict(settings)
+        self.module = module
         self.port = free_port()
         self.url = f"http://{HOST}:{self.port}"
         self._startup_timeout_s = startup_timeout_s
@@ -74,7 +77,7 @@ class LiveServer:
     def start(self) -> LiveServer:
         with self._log_path.open("wb") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "service", "--host", HOST, "--port", str(self.port)],
+                [sys.executable, "-m", self.module, "--host", HOST, "--port", str(self.port)],
                 cwd=REPO,
                 env=self._env,
                 stdout=log,

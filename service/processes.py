@@ -1,0 +1,100 @@
+"""``CXR_WORKERS=N``: N server processes on one listening socket, each with its own model.
+
+One Python process spends several milliseconds of CPU per request outside the model (reading, decoding,
+preprocessing, the overlay's PNG, JSON), much of it under the GIL, so it cannot use more than about one
+core for that work. Here the parent binds the socket, starts N children (``spawn``: nothing of the parent's
+threads or torch state is inherited) and waits; the kernel hands each new connection to a child that is
+accepting. Each child is a complete service (:func:`service.server.serve`): its own lifespan, model,
+queue and metrics.
+
+- Readiness: a child accepts connections only once its model is loaded and warm, so a request (or a
+  probe) that reaches the port before any child is ready waits in the socket's backlog; ``/readyz``
+  answers for the child that takes it.
+- ``/metrics`` is the registry of the child that takes the scrape (``cxr_model_info`` names its pid).
+- Stop: SIGTERM or SIGINT to the parent is passed on as SIGTERM to every child, each of which drains as
+  one process does. A child that ends on its own (a crash, a failed startup) stops the others and the
+  parent exits non-zero: the supervisor (Docker, Kubernetes, systemd) restarts the whole service.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import multiprocessing
+import os
+import signal
+import socket
+import sys
+from collections.abc import Sequence
+from multiprocessing.connection import wait
+from multiprocessing.process import BaseProcess
+from types import FrameType
+
+from service.logs import configure_logging
+from service.settings import Settings, settings_from_env
+
+logger = logging.getLogger(__name__)
+
+STARTUP_FAILED = 3
+"""A child's exit code when its app never started (uvicorn's own code for that)."""
+
+
+def run_workers(settings: Settings, host: str, port: int) -> int:
+    """Blocking: serve with ``settings.workers`` children until stopped; the exit code for the parent."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    context = multiprocessing.get_context("spawn")
+    children = [
+        context.Process(target=_child, args=(sock, host, port), name=f"cxr-worker-{index}")
+        for index in range(settings.workers)
+    ]
+    stopping = False
+
+    def stop(sig: int, frame: FrameType | None) -> None:
+        nonlocal stopping
+        stopping = True
+        _terminate(children)
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        for child in children:
+            if not stopping:
+                child.start()
+        logger.info("worker processes started", extra={"workers": len(children), "host": host, "port": port})
+        code = 0
+        while running := [child for child in children if child.pid is not None and child.exitcode is None]:
+            wait([child.sentinel for child in running])
+            for child in running:
+                if child.exitcode is None or stopping or code:
+                    continue
+                code = child.exitcode or 1
+                logger.error(
+                    "a worker process ended on its own; stopping the others",
+                    extra={"pid": child.pid, "exit_code": child.exitcode},
+                )
+                _terminate(children)
+        return code
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        sock.close()
+
+
+def _terminate(children: Sequence[BaseProcess]) -> None:
+    for child in children:
+        if child.pid is not None and child.exitcode is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(child.pid, signal.SIGTERM)
+
+
+def _child(sock: socket.socket, host: str, port: int) -> None:
+    """A worker process: the settings again from the environment, the one-process server on ``sock``."""
+    from service.server import serve
+
+    settings = settings_from_env()
+    configure_logging(settings.log_level)
+    if not serve(settings, host, port, sock):
+        sys.exit(STARTUP_FAILED)

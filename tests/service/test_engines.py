@@ -1,0 +1,58 @@
+"""CXR_ENGINE: the service answers the same with torch and with ONNX Runtime, and says which one runs."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+
+from service.device import StartupError, model_threads, resolve_engine
+from service.settings import Settings
+from tests.service.test_contract import overlay_image
+from tests.support.app import serve
+from tests.support.images import multipart, png_bytes
+
+pytestmark = pytest.mark.anyio
+
+
+async def answers(settings: Settings) -> tuple[list[dict[str, Any]], str]:
+    async with serve(settings) as svc:
+        bodies = [
+            (await svc.client.post("/predict", files=multipart(png_bytes(80, 64, seed)))).json()
+            for seed in range(3)
+        ]
+        metrics = (await svc.client.get("/metrics")).text
+    return bodies, metrics
+
+
+async def test_torch_and_onnxruntime_give_the_same_answers_and_overlays(
+    make_settings: Callable[..., Settings],
+) -> None:
+    eager, eager_metrics = await answers(make_settings(engine="torch"))
+    onnx, onnx_metrics = await answers(make_settings(engine="auto"))
+
+    assert 'engine="torch"' in eager_metrics and 'engine="onnxruntime"' in onnx_metrics
+    for ours, theirs in zip(onnx, eager, strict=True):
+        assert ours["label"] == theirs["label"]
+        assert ours["probabilities"] == pytest.approx(theirs["probabilities"], abs=1e-5)
+        assert ours["assessment"]["in_scope"] == theirs["assessment"]["in_scope"]
+        pixels = np.asarray(overlay_image(ours), dtype=np.int16)
+        expected = np.asarray(overlay_image(theirs), dtype=np.int16)
+        assert np.abs(pixels - expected).max() <= 2
+
+
+def test_onnxruntime_on_a_gpu_is_a_startup_error_naming_the_setting() -> None:
+    with pytest.raises(StartupError, match=r"CXR_ENGINE=onnxruntime: .*CPU only"):
+        resolve_engine("onnxruntime", torch.device("cuda"))
+
+
+def test_several_processes_share_the_cpus_unless_told_otherwise() -> None:
+    cpus = len(os.sched_getaffinity(0))
+    assert model_threads(0, 1) == 0
+    assert model_threads(3, 2) == 3
+    assert model_threads(0, 2) == max(1, cpus // 2)
+    assert model_threads(0, 10 * cpus) == 1
