@@ -19,6 +19,7 @@ from typing import Any
 import torch
 
 from bench import model_limit, report
+from bench.ceiling import ceiling_table, per_core, run_ceiling, scaling_text
 from bench.e2e import Row, Scenario, run_scenario
 from bench.inputs import DEFAULT_DATA_DIR, load_pngs
 from bench.limit import bracket, measure_limit
@@ -72,6 +73,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--retries", type=int, default=3, help="reruns of a disturbed measurement")
     parser.add_argument("--no-unbatched", action="store_true", help="skip the max-batch-size=1 service")
+    parser.add_argument("--workers", type=int, default=1, help="the service's processes (CXR_WORKERS)")
+    parser.add_argument(
+        "--engine", choices=("auto", "torch", "onnxruntime"), default="auto", help="the service's CXR_ENGINE"
+    )
+    parser.add_argument(
+        "--ceiling-processes",
+        type=int,
+        nargs="*",
+        default=[1, 2],
+        help="null-model ceiling: service processes to try (none: skip the ceiling)",
+    )
+    parser.add_argument("--ceiling-concurrency", type=int, default=8, help="null-model ceiling's clients")
     return parser.parse_args(argv)
 
 
@@ -121,7 +134,12 @@ def main(argv: list[str] | None = None) -> int:
     pngs, source = load_pngs(mode.images, None if args.synthetic else args.data)
     bodies = make_bodies(pngs, multipart=not args.raw)
     print(f"inputs: {source}, sent as {'raw image/png' if args.raw else 'multipart'}", flush=True)
-    base = {"device": args.device, "weights_path": str(args.weights.resolve())}
+    base = {
+        "device": args.device,
+        "weights_path": str(args.weights.resolve()),
+        "workers": str(args.workers),
+        "engine": args.engine,
+    }
     batched = {**base, "max_batch_size": str(args.max_batch_size)}
     scenarios = [Scenario("batching", batched, args.max_batch_size)]
     if not args.no_unbatched:
@@ -137,6 +155,19 @@ def main(argv: list[str] | None = None) -> int:
             processes=args.processes,
             policy=policy,
         )
+    ceiling: list[Row] = []
+    if args.ceiling_processes:
+        print("null-model ceiling (the request path alone):", flush=True)
+        ceiling = run_ceiling(
+            args.weights,
+            bodies,
+            args.ceiling_processes,
+            args.ceiling_concurrency,
+            max_requests=max_requests,
+            max_seconds=max_seconds,
+            loadgen_processes=args.processes,
+            policy=policy,
+        )
     print("model limit again, after the end-to-end runs:", flush=True)
     limit_after = measure_limit(args.weights, args.device, batch_sizes, mode.limit_seconds, policy)
     model_limit.print_table(limit_after)
@@ -148,14 +179,18 @@ def main(argv: list[str] | None = None) -> int:
     info["accelerator"] = limit["device"]
     table = report.table(rows)
     goals_text = report.targets_text(goals)
+    if ceiling:
+        goals_text += "\n\n" + ceiling_table(ceiling) + "\n\n" + scaling_text(ceiling)
     print(table, goals_text, sep="\n\n")
     payload = {
         "machine": info,
         "mode": "full" if args.full else "quick",
         "inputs": source,
         "per_run": {"max_requests": max_requests, "max_seconds": max_seconds, "processes": args.processes},
+        "service": {"workers": args.workers, "engine": args.engine},
         "model_limit": limit,
         "rows": rows,
+        "null_model_ceiling": [{**row.to_dict(), "per_core": per_core(row)} for row in ceiling],
         "targets": goals,
         "wall_s": time.monotonic() - started,
     }

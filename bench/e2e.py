@@ -11,18 +11,20 @@ from typing import Any
 
 from bench.loadgen import LoadResult, LoadSpec, StartGate, run_load_processes
 from bench.quiet import QuietPolicy, measure_quietly
-from bench.resources import RssWatcher, cpu_snapshot, foreign_percent, usage
-from bench.scrape import ModelSide, model_side, parse_series
+from bench.resources import RssWatcher, cpu_snapshot, family_usage, foreign_percent
+from bench.scrape import ModelSide, model_side, scrape_processes
 from bench.stats import LatencySummary, summarize
 from tests.support.live import LiveServer
 from tests.support.load import Body
 
 
-def start_service(settings: Mapping[str, str], startup_timeout_s: float = 120.0) -> LiveServer:
+def start_service(
+    settings: Mapping[str, str], startup_timeout_s: float = 120.0, module: str = "service"
+) -> LiveServer:
     """``python -m service`` as production runs it: the defaults, ``settings`` and an API key, which the load
     generator sends. Use it as a context manager: it starts, waits for /readyz, and stops."""
     key = secrets.token_urlsafe(24)
-    return LiveServer({**settings, "api_keys": [key]}, startup_timeout_s=startup_timeout_s)
+    return LiveServer({**settings, "api_keys": [key]}, startup_timeout_s=startup_timeout_s, module=module)
 
 
 @dataclass(frozen=True)
@@ -32,6 +34,13 @@ class Scenario:
     name: str
     settings: dict[str, str]
     max_batch: int
+    module: str = "service"
+    """What ``python -m`` runs: the service, or :mod:`bench.null_model` for the request path alone."""
+
+    @property
+    def processes(self) -> int:
+        """Server processes (``CXR_WORKERS``)."""
+        return int(self.settings.get("workers", "1"))
 
 
 @dataclass
@@ -79,8 +88,8 @@ def measure(
         while not gate.warm.wait(0.05):
             if not load.is_alive():
                 raise RuntimeError("the load generator ended before its warm-up did")
-        before_metrics = parse_series(service.metrics_text())
-        before = usage(service.pid)
+        before_metrics = scrape_processes(service.metrics_text, scenario.processes)
+        before = family_usage(service.pid)
         machine_before = cpu_snapshot((service.pid, os.getpid()))
         with RssWatcher(service.pid) as rss:
             gate.go.set()
@@ -88,8 +97,8 @@ def measure(
     finally:
         gate.go.set()  # never leave the load generator waiting
     machine_after = cpu_snapshot((service.pid, os.getpid()))
-    after = usage(service.pid)
-    after_metrics = parse_series(service.metrics_text())
+    after = family_usage(service.pid)
+    after_metrics = scrape_processes(service.metrics_text, scenario.processes)
     if not outcome:
         raise RuntimeError("the load generator failed; see above")
     result = outcome[0]
@@ -125,7 +134,7 @@ def run_scenario(
     """Start the service, drive it at each concurrency with Grad-CAM on then off; rerun disturbed runs."""
     policy = policy or QuietPolicy(retries=0)
     rows: list[Row] = []
-    with start_service(scenario.settings) as running:
+    with start_service(scenario.settings, module=scenario.module) as running:
         for gradcam in (True, False):
             for concurrency in concurrencies:
                 spec = LoadSpec(

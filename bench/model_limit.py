@@ -1,5 +1,8 @@
 """The model's own limit: forward (+ head-only Grad-CAM) images/s in-process, no HTTP, no decoding.
 
+Measured for each engine (:mod:`ml.engine`): torch eager, the reference the report's ratios use, and on
+the CPU ONNX Runtime, which the service runs there by default.
+
 ``python -m bench.model_limit [--weights FILE] [--device cpu|cuda] [--batch-sizes 1 32] [--seconds 3]``
 """
 
@@ -13,34 +16,38 @@ from typing import Any
 
 import torch
 
-from ml.gradcam import predict_with_cam
-from ml.model import PaperCNN, build_model, load_weights
+from ml.engine import Engine, build_engine, onnxruntime_installed
+from ml.model import build_model, load_weights
 from service.allocator import keep_freed_memory
 
+REFERENCE = "torch"
+"""The engine whose limit the end-to-end figures are divided by: torch eager, as the model was measured
+before the service had any other engine."""
 
-def measure(
-    model: PaperCNN, device: torch.device, batch: int, with_cam: bool, seconds: float
-) -> dict[str, Any]:
-    x = torch.randn(batch, 3, 224, 224, device=device).contiguous(memory_format=torch.channels_last)
+
+def measure(engine: Engine, batch: int, with_cam: bool, seconds: float) -> dict[str, Any]:
+    x = torch.randn(batch, 3, 224, 224, device=engine.device).contiguous(memory_format=torch.channels_last)
+    cuda = engine.device.type == "cuda"
 
     def step() -> None:
-        predict_with_cam(model, x, with_cam=with_cam)
+        engine.predict(x, with_cam=with_cam, with_taps=False)
 
     for _ in range(3):
         step()
-    if device.type == "cuda":
+    if cuda:
         torch.cuda.synchronize()
     latencies: list[float] = []
     start = time.perf_counter()
     while time.perf_counter() - start < seconds or len(latencies) < 5:
         t0 = time.perf_counter()
         step()
-        if device.type == "cuda":
+        if cuda:
             torch.cuda.synchronize()
         latencies.append(time.perf_counter() - t0)
     total = time.perf_counter() - start
     latencies.sort()
     return {
+        "engine": engine.name,
         "batch": batch,
         "gradcam": with_cam,
         "images_per_s": batch * len(latencies) / total,
@@ -55,29 +62,39 @@ def device_name(device: torch.device) -> str:
     return f"cpu ({torch.get_num_threads()} threads)"
 
 
-def load(weights: Path | None, device_type: str) -> tuple[PaperCNN, torch.device]:
-    """The model as the service runs it: eval mode, on ``device``, channels-last (faster on CPU and GPU),
-    with the service's malloc settings (:mod:`service.allocator`)."""
+def load(weights: Path | None, device_type: str) -> list[Engine]:
+    """The model as the service runs it, in each engine the device has: eval mode, channels-last for torch
+    (faster on CPU and GPU), with the service's malloc settings (:mod:`service.allocator`)."""
     keep_freed_memory()
     device = torch.device(device_type)
-    model = load_weights(weights).model if weights else build_model("paper_cnn").eval()
-    return model.to(device).to(memory_format=torch.channels_last), device
+    if weights:
+        loaded = load_weights(weights)
+        model, sha256 = loaded.model, loaded.sha256
+    else:
+        model, sha256 = build_model("paper_cnn").eval(), "random"
+    names = [REFERENCE]
+    if device.type == "cpu" and onnxruntime_installed():
+        names.append("onnxruntime")
+    threads = torch.get_num_threads()
+    return [build_engine(name, model, device, sha256, threads) for name in names]
 
 
 def run(weights: Path | None, device_type: str, batch_sizes: list[int], seconds: float) -> dict[str, Any]:
-    """Every batch size with and without Grad-CAM: ``{"device": name, "torch": version, "rows": [...]}``."""
-    model, device = load(weights, device_type)
-    rows = [measure(model, device, b, cam, seconds) for b in batch_sizes for cam in (False, True)]
-    return {"device": device_name(device), "torch": torch.__version__, "rows": rows}
+    """Every engine and batch size with and without Grad-CAM: ``{"device", "torch", "rows": [...]}``."""
+    engines = load(weights, device_type)
+    rows = [measure(e, b, cam, seconds) for e in engines for b in batch_sizes for cam in (False, True)]
+    return {"device": device_name(engines[0].device), "torch": torch.__version__, "rows": rows}
 
 
 def print_table(limit: dict[str, Any]) -> None:
     print(f"model limit on {limit['device']}, torch {limit['torch']}")
-    print(f"{'batch':>5} {'gradcam':>7} {'images/s':>10} {'p50 ms/batch':>13} {'foreign CPU %':>14}")
+    header = f"{'engine':>12} {'batch':>5} {'gradcam':>7} {'images/s':>10} {'p50 ms/batch':>13}"
+    print(f"{header} {'foreign CPU %':>14}")
     for r in limit["rows"]:
         ips, p50 = r["images_per_s"], r["batch_latency_ms_p50"]
         foreign = r.get("foreign_cpu_percent", float("nan"))
-        print(f"{r['batch']:>5} {r['gradcam']!s:>7} {ips:>10.1f} {p50:>13.2f} {foreign:>14.0f}")
+        engine = r.get("engine", REFERENCE)
+        print(f"{engine:>12} {r['batch']:>5} {r['gradcam']!s:>7} {ips:>10.1f} {p50:>13.2f} {foreign:>14.0f}")
 
 
 def main(argv: list[str] | None = None) -> list[dict[str, Any]]:

@@ -9,15 +9,22 @@ from pathlib import Path
 from typing import Any
 
 from bench.e2e import Row
+from bench.model_limit import REFERENCE
 from bench.stats import ratio
 
 P50_TARGET = 1.25
 THROUGHPUT_TARGET = 0.8
 
 
-def limit_for(limit_rows: Sequence[dict[str, Any]], gradcam: bool, max_batch: int) -> float:
-    """The model's best images/s with this Grad-CAM setting at a batch the service could form."""
-    fits = [r["images_per_s"] for r in limit_rows if r["gradcam"] == gradcam and r["batch"] <= max_batch]
+def limit_for(
+    limit_rows: Sequence[dict[str, Any]], gradcam: bool, max_batch: int, engine: str = REFERENCE
+) -> float:
+    """The best images/s of ``engine`` with this Grad-CAM setting at a batch the service could form."""
+    fits = [
+        r["images_per_s"]
+        for r in limit_rows
+        if r.get("engine", REFERENCE) == engine and r["gradcam"] == gradcam and r["batch"] <= max_batch
+    ]
     return max(fits, default=math.nan)
 
 
@@ -42,7 +49,9 @@ def targets(rows: Sequence[Row], limit_rows: Sequence[dict[str, Any]], scenario:
             "met": best.ratio_to_limit >= THROUGHPUT_TARGET,
         }
     single = [r for r in cam if r.concurrency == 1]
-    batch1 = [r for r in limit_rows if r["gradcam"] and r["batch"] == 1]
+    batch1 = [
+        r for r in limit_rows if r["gradcam"] and r["batch"] == 1 and r.get("engine", REFERENCE) == REFERENCE
+    ]
     if single and batch1:
         model_ms = batch1[0]["batch_latency_ms_p50"]
         p50 = single[0].latency.p50_ms

@@ -45,6 +45,31 @@ def usage(pid: int) -> Usage:
     return Usage(cpu_s=cpu_s, rss_bytes=rss_bytes)
 
 
+def family(pid: int) -> list[int]:
+    """``pid`` and its descendants now (a service with ``CXR_WORKERS`` > 1 is a parent and its workers)."""
+    found = [pid]
+    for task in Path(f"/proc/{pid}/task").glob("*/children"):
+        try:
+            children = [int(child) for child in task.read_text().split()]
+        except (OSError, ValueError):
+            continue
+        for child in children:
+            found += family(child)
+    return found
+
+
+def family_usage(pid: int) -> Usage:
+    """CPU seconds and resident memory of ``pid`` and its live descendants, added up."""
+    total = Usage(0.0, 0)
+    for member in family(pid):
+        try:
+            one = usage(member)
+        except (OSError, ProcessLookupError):
+            continue
+        total = Usage(total.cpu_s + one.cpu_s, total.rss_bytes + one.rss_bytes)
+    return total
+
+
 def reset_peak_rss(pid: int) -> bool:
     """Reset the kernel's high-water mark (Linux >= 4.0) so VmHWM covers only what follows."""
     try:
@@ -66,30 +91,33 @@ def peak_rss(pid: int) -> int | None:
 
 
 class RssWatcher:
-    """Samples the resident set size while a run lasts; the kernel's VmHWM is preferred when it exists."""
+    """Samples the resident set size of a process and its descendants while a run lasts; the kernel's
+    VmHWM is preferred where it exists (for several processes, the sum of each one's peak)."""
 
     def __init__(self, pid: int, interval_s: float = 0.05) -> None:
         self.pid = pid
         self.interval_s = interval_s
         self.peak = 0
+        self._members = family(pid)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
-        self._hwm = reset_peak_rss(pid)
+        self._hwm = all([reset_peak_rss(member) for member in self._members])
 
     def _sample(self) -> None:
         while not self._stop.wait(self.interval_s):
-            self.peak = max(self.peak, usage(self.pid).rss_bytes)
+            self.peak = max(self.peak, family_usage(self.pid).rss_bytes)
 
     def __enter__(self) -> RssWatcher:
-        self.peak = usage(self.pid).rss_bytes
+        self.peak = family_usage(self.pid).rss_bytes
         self._thread.start()
         return self
 
     def __exit__(self, *_: object) -> None:
         self._stop.set()
         self._thread.join()
-        kernel = peak_rss(self.pid) if self._hwm else None
-        self.peak = max(self.peak, kernel or 0)
+        peaks = [peak_rss(member) for member in self._members] if self._hwm else []
+        kernel = sum(peak or 0 for peak in peaks) if peaks and None not in peaks else 0
+        self.peak = max(self.peak, kernel)
 
 
 def system_busy_s() -> float:
@@ -111,11 +139,18 @@ class CpuSnapshot:
 
 
 def cpu_snapshot(pids: Sequence[int]) -> CpuSnapshot:
-    """The machine's busy CPU time and ours, now: ``pids`` (the service, this process) and this process's
-    children that have ended (load-generator processes)."""
+    """The machine's busy CPU time and ours, now: ``pids`` (the service, this process) with their live
+    descendants, and this process's children that have ended (load-generator processes)."""
     own = os.times()
     children = own.children_user + own.children_system
-    return CpuSnapshot(time.monotonic(), system_busy_s(), children + sum(usage(pid).cpu_s for pid in pids))
+    members = {member for pid in pids for member in family(pid)}
+    ours = 0.0
+    for member in members:
+        try:
+            ours += usage(member).cpu_s
+        except (OSError, ProcessLookupError):
+            continue
+    return CpuSnapshot(time.monotonic(), system_busy_s(), children + ours)
 
 
 def foreign_percent(before: CpuSnapshot, after: CpuSnapshot) -> float:

@@ -1,10 +1,14 @@
 """What the service's own Prometheus metrics say about a run: batch sizes, model time, queueing.
 
-The difference between two scrapes of ``/metrics`` covers exactly the requests between them.
+The difference between two scrapes of ``/metrics`` covers exactly the requests between them. A service of
+several processes (``CXR_WORKERS``) answers each scrape from one of them: :func:`scrape_processes` scrapes
+until every process has answered and adds their series up.
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from bench.stats import ratio
@@ -30,6 +34,21 @@ def parse_series(text: str, names: tuple[str, ...] = _SERIES) -> dict[str, float
     return values
 
 
+_PID = re.compile(r'^cxr_model_info\{[^}]*pid="(\d+)"', re.MULTILINE)
+
+
+def scrape_processes(fetch: Callable[[], str], processes: int, attempts: int = 200) -> dict[str, float]:
+    """The series of :func:`parse_series` summed over ``processes`` server processes, each scraped once."""
+    seen: dict[str, dict[str, float]] = {}
+    for _ in range(max(attempts, processes)):
+        text = fetch()
+        match = _PID.search(text)
+        seen[match.group(1) if match else "unknown"] = parse_series(text)
+        if len(seen) >= processes:
+            return {name: sum(series[name] for series in seen.values()) for name in _SERIES}
+    raise RuntimeError(f"{attempts} scrapes of /metrics reached {len(seen)} of {processes} processes")
+
+
 @dataclass(frozen=True)
 class ModelSide:
     batches: int
@@ -39,7 +58,8 @@ class ModelSide:
     mean_queue_ms: float
     """Time a request waited in the queue for its batch to start."""
     busy: float
-    """Share of the wall-clock time the model was computing: near 1, the model is the bottleneck."""
+    """Share of the wall-clock time the model was computing, added up over the service's processes: near
+    1 per process, the model is the bottleneck."""
 
 
 def model_side(before: dict[str, float], after: dict[str, float], elapsed_s: float) -> ModelSide:

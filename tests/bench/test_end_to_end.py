@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from bench.ceiling import ceiling_table, run_ceiling, scaling_text
 from bench.e2e import Scenario, measure, start_service
 from bench.inputs import load_pngs
 from bench.loadgen import LoadSpec, StartGate, make_bodies, run_load_processes
@@ -77,3 +78,22 @@ def test_clients_spread_over_processes_are_merged(service: LiveServer) -> None:
     assert gate.warm.is_set()
     assert (result.concurrency, result.ok, result.errors) == (3, 6, {})
     assert result.elapsed_s > 0
+
+
+def test_the_null_model_ceiling_serves_every_request_with_one_and_two_processes(tmp_path: Path) -> None:
+    weights = write_random_weights(tmp_path / "tiny.safetensors")
+    pngs, _ = load_pngs(2, data_dir=None)
+
+    rows = run_ceiling(weights, make_bodies(pngs), [1, 2], concurrency=2, max_requests=4, max_seconds=30)
+
+    assert [(r.scenario, r.gradcam) for r in rows] == [
+        ("null-model x1", True),
+        ("null-model x1", False),
+        ("null-model x2", True),
+        ("null-model x2", False),
+    ]
+    assert all((r.ok, r.errors) == (4, {}) for r in rows)
+    # The stub answers at once: the worker still times its batches, in microseconds.
+    assert all(r.model.batches >= 1 and r.model.mean_batch_ms < 5 for r in rows)
+    assert "null-model x2" in ceiling_table(rows)
+    assert "null-model x2 / null-model x1" in scaling_text(rows)

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import math
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -12,7 +15,8 @@ from bench.limit import bracket
 from bench.loadgen import make_bodies
 from bench.quiet import QuietPolicy, measure_quietly
 from bench.report import attach_limits, limit_for, table, targets
-from bench.scrape import model_side, parse_series
+from bench.resources import family, family_usage, usage
+from bench.scrape import model_side, parse_series, scrape_processes
 from bench.stats import LatencySummary, ratio, summarize
 from service.upload import extract_image
 from tests.support.stats import percentile
@@ -124,3 +128,39 @@ def test_the_limit_before_and_after_the_runs_is_averaged_and_both_kept() -> None
     assert merged["images_per_s"] == pytest.approx(30.0)
     assert (merged["images_per_s_before"], merged["images_per_s_after"]) == (32.0, 28.0)
     assert merged["foreign_cpu_percent"] == 4.0
+
+
+def test_the_limit_divides_by_the_eager_model_and_other_engines_only_inform() -> None:
+    faster = [{**r, "engine": "onnxruntime", "images_per_s": 2 * r["images_per_s"]} for r in LIMIT]
+    rows = [*LIMIT, *faster]
+
+    assert limit_for(rows, gradcam=True, max_batch=8) == 36.0
+    assert limit_for(rows, gradcam=True, max_batch=8, engine="onnxruntime") == 72.0
+
+
+def test_scrapes_are_repeated_until_every_process_answered_and_their_series_added() -> None:
+    def text(pid: int, batches: int) -> str:
+        return (
+            f'cxr_model_info{{engine="onnxruntime",pid="{pid}"}} 1.0\n'
+            f"cxr_inference_batch_size_count {batches}.0\n"
+        )
+
+    answers = iter([text(11, 3), text(11, 3), text(11, 3), text(12, 5)])
+    summed = scrape_processes(lambda: next(answers), processes=2)
+
+    assert summed["cxr_inference_batch_size_count"] == 8.0
+    with pytest.raises(RuntimeError, match="1 of 2 processes"):
+        scrape_processes(lambda: text(11, 3), processes=2, attempts=5)
+
+
+def test_a_process_family_is_the_process_and_its_live_children() -> None:
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        members = family(os.getpid())
+        together = family_usage(os.getpid())
+    finally:
+        child.kill()
+        child.wait()
+
+    assert members[0] == os.getpid() and child.pid in members
+    assert together.rss_bytes > usage(os.getpid()).rss_bytes
