@@ -42,7 +42,7 @@ COPY service/ /tmp/src/service/
 # add ~170 MB, mostly sympy and torch modules never loaded): with a read-only root filesystem at run time
 # the rest is compiled in memory when first imported.
 RUN pip install --no-compile --no-deps /tmp/src \
- && python -c "import service.__main__, uvicorn.loops.auto, uvicorn.protocols.http.auto, uvicorn.protocols.websockets.auto, uvicorn.lifespan.on"
+ && python -c "import service.__main__, service.server, onnxruntime, uvicorn.loops.auto, uvicorn.protocols.http.auto, uvicorn.protocols.websockets.auto, uvicorn.lifespan.on"
 
 COPY weights/ /opt/weights/
 RUN chmod -R a+rX /opt/weights
