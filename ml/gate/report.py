@@ -66,7 +66,8 @@ def render(results: dict[str, Any]) -> str:
         lines += [
             "",
             f"Held-out negatives caught (out of scope): **{_pct(neg['caught'])}** of {neg['n_negatives']}; "
-            f"held-out frontal X-rays put out of scope: {_pct(neg['frontal_out_of_scope'])}.",
+            "held-out frontal X-rays (60% of them under one or two random suite shifts) put out of scope: "
+            f"{_pct(neg['frontal_out_of_scope'])}.",
             "",
             "| kind | share out of scope |",
             "| --- | --- |",

@@ -177,3 +177,11 @@ def test_export_fits_a_gate_and_evaluate_judges_it(manifest_dataset: Path, tmp_p
     assert set(results["shifted"]) >= {"gamma", "jpeg"}
     assert (tmp_path / "eval" / "risk_coverage.png").stat().st_size > 0
     assert "## Input assessment" in (tmp_path / "eval" / "report.md").read_text()
+
+
+def test_the_documented_reason_codes_are_exactly_the_enum() -> None:
+    text = (Path(__file__).resolve().parents[2] / "docs" / "assessment.md").read_text()
+    section = text.split("## Reason codes", 1)[1].split("\n## ", 1)[0]
+    documented = [line.split("`")[1] for line in section.splitlines() if line.startswith("| `")]
+
+    assert documented == [reason.value for reason in Reason]
