@@ -135,6 +135,9 @@ def run_scenario(
     policy = policy or QuietPolicy(retries=0)
     rows: list[Row] = []
     with start_service(scenario.settings, module=scenario.module) as running:
+        # /readyz answered once one process was ready; the load's connections are kept for the whole run,
+        # so every process must be listening before they are opened.
+        scrape_processes(running.metrics_text, scenario.processes, pause_s=0.05)
         for gradcam in (True, False):
             for concurrency in concurrencies:
                 spec = LoadSpec(

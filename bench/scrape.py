@@ -8,6 +8,7 @@ until every process has answered and adds their series up.
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -37,8 +38,13 @@ def parse_series(text: str, names: tuple[str, ...] = _SERIES) -> dict[str, float
 _PID = re.compile(r'^cxr_model_info\{[^}]*pid="(\d+)"', re.MULTILINE)
 
 
-def scrape_processes(fetch: Callable[[], str], processes: int, attempts: int = 200) -> dict[str, float]:
-    """The series of :func:`parse_series` summed over ``processes`` server processes, each scraped once."""
+def scrape_processes(
+    fetch: Callable[[], str], processes: int, attempts: int = 400, pause_s: float = 0.0
+) -> dict[str, float]:
+    """The series of :func:`parse_series` summed over ``processes`` server processes, each scraped once.
+
+    Also how to wait for every process to be serving: a process still loading its model does not listen.
+    """
     seen: dict[str, dict[str, float]] = {}
     for _ in range(max(attempts, processes)):
         text = fetch()
@@ -46,6 +52,7 @@ def scrape_processes(fetch: Callable[[], str], processes: int, attempts: int = 2
         seen[match.group(1) if match else "unknown"] = parse_series(text)
         if len(seen) >= processes:
             return {name: sum(series[name] for series in seen.values()) for name in _SERIES}
+        time.sleep(pause_s)
     raise RuntimeError(f"{attempts} scrapes of /metrics reached {len(seen)} of {processes} processes")
 
 

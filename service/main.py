@@ -9,7 +9,6 @@ from contextlib import asynccontextmanager
 
 import anyio
 import anyio.to_thread
-import torch
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
@@ -17,7 +16,7 @@ from ml.decoding import configure_pydicom
 from ml.model import WeightsError
 from service.allocator import keep_freed_memory
 from service.auth import ApiKeyVerifier
-from service.device import StartupError, model_threads
+from service.device import StartupError
 from service.metrics import ServiceMetrics
 from service.middleware import RequestContextMiddleware
 from service.openapi import DocumentedFastAPI
@@ -50,9 +49,6 @@ def _version() -> str:
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
     keep_freed_memory()  # before the model allocates: no page faults on every forward pass
-    threads = model_threads(settings.torch_threads, settings.workers)
-    if threads:
-        torch.set_num_threads(threads)
     app.state.decode_limiter = anyio.CapacityLimiter(settings.decode_concurrency)
     try:
         worker = await anyio.to_thread.run_sync(InferenceWorker.load, settings, app.state.metrics)

@@ -2,14 +2,17 @@
 
 One Python process spends several milliseconds of CPU per request outside the model (reading, decoding,
 preprocessing, the overlay's PNG, JSON), much of it under the GIL, so it cannot use more than about one
-core for that work. Here the parent binds the socket, starts N children (``spawn``: nothing of the parent's
-threads or torch state is inherited) and waits; the kernel hands each new connection to a child that is
-accepting. Each child is a complete service (:func:`service.server.serve`): its own lifespan, model,
-queue and metrics.
+core for that work. Here N children (``spawn``: nothing of the parent's threads or torch state is
+inherited) each listen on their own socket bound to the port with ``SO_REUSEPORT``, and the kernel spreads
+new connections over the listening ones by a hash of their addresses. (One shared listening socket would
+not spread them: asyncio accepts every pending connection on each wake-up, so the first child to wake took
+a whole burst of clients.) Each child is a complete service (:func:`service.server.serve`): its own
+lifespan, model, queue and metrics. The parent binds the port too, without listening, so that a bad
+address fails at once and the port stays taken while the service runs.
 
-- Readiness: a child accepts connections only once its model is loaded and warm, so a request (or a
-  probe) that reaches the port before any child is ready waits in the socket's backlog; ``/readyz``
-  answers for the child that takes it.
+- Readiness: a child listens only once its model is loaded and warm, so connections go to ready children
+  only; before the first is ready they are refused, as with one process. ``/readyz`` answers for the
+  child that takes the connection.
 - ``/metrics`` is the registry of the child that takes the scrape (``cxr_model_info`` names its pid).
 - Stop: SIGTERM or SIGINT to the parent is passed on as SIGTERM to every child, each of which drains as
   one process does. A child that ends on its own (a crash, a failed startup) stops the others and the
@@ -41,14 +44,11 @@ STARTUP_FAILED = 3
 
 def run_workers(settings: Settings, host: str, port: int) -> int:
     """Blocking: serve with ``settings.workers`` children until stopped; the exit code for the parent."""
-    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    sock.listen(2048)
-    sock.set_inheritable(True)
+    # Bound, never listening: a bad address fails here, at once, and the port stays ours.
+    sock = reuseport_socket(host, port)
     context = multiprocessing.get_context("spawn")
     children = [
-        context.Process(target=_child, args=(sock, host, port), name=f"cxr-worker-{index}")
+        context.Process(target=_child, args=(host, port), name=f"cxr-worker-{index}")
         for index in range(settings.workers)
     ]
     stopping = False
@@ -90,11 +90,19 @@ def _terminate(children: Sequence[BaseProcess]) -> None:
                 os.kill(child.pid, signal.SIGTERM)
 
 
-def _child(sock: socket.socket, host: str, port: int) -> None:
-    """A worker process: the settings again from the environment, the one-process server on ``sock``."""
+def reuseport_socket(host: str, port: int) -> socket.socket:
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, port))
+    return sock
+
+
+def _child(host: str, port: int) -> None:
+    """A worker process: the settings again from the environment, the one-process server on its own socket."""
     from service.server import serve
 
     settings = settings_from_env()
     configure_logging(settings.log_level)
-    if not serve(settings, host, port, sock):
+    if not serve(settings, host, port, reuseport_socket(host, port)):
         sys.exit(STARTUP_FAILED)

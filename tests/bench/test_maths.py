@@ -6,6 +6,7 @@ import math
 import os
 import subprocess
 import sys
+from typing import Any
 
 import numpy as np
 import pytest
@@ -131,7 +132,9 @@ def test_the_limit_before_and_after_the_runs_is_averaged_and_both_kept() -> None
 
 
 def test_the_limit_divides_by_the_eager_model_and_other_engines_only_inform() -> None:
-    faster = [{**r, "engine": "onnxruntime", "images_per_s": 2 * r["images_per_s"]} for r in LIMIT]
+    faster: list[dict[str, Any]] = [
+        {**r, "engine": "onnxruntime", "images_per_s": 2 * float(r["images_per_s"])} for r in LIMIT
+    ]
     rows = [*LIMIT, *faster]
 
     assert limit_for(rows, gradcam=True, max_batch=8) == 36.0
