@@ -6,16 +6,22 @@ of queues or requests; the inference worker (:mod:`service.worker`) calls it fro
 
 from __future__ import annotations
 
+import logging
+import time
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from ml.engine import Engine
-from ml.model import PaperCNN, WeightsMetadata
+from ml.engine import Engine, build_engine
+from ml.model import PaperCNN, WeightsMetadata, load_weights
 from ml.model.checks import ImageFacts
 from ml.model.gate import Assessment, Gate, ungated_assessment
 from ml.model.scope import SCOPE_SIZE
+from service.device import model_threads, resolve_device, resolve_engine
+from service.settings import Settings
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -97,3 +103,35 @@ class ModelRunner:
             self.gate.assess(item.facts, item.scope_inputs, signals, i, conf)
             for i, (item, conf) in enumerate(zip(items, confidence, strict=True))
         ]
+
+
+def load_runner(settings: Settings) -> tuple[ModelRunner, str]:
+    """Blocking: load and validate the weights, build the engine, warm up; returns the file's sha256 too."""
+    started = time.perf_counter()
+    device = resolve_device(settings.device)
+    engine_name = resolve_engine(settings.engine, device)
+    loaded = load_weights(settings.weights_path)
+    if loaded.gate is None:
+        logger.warning("the weights carry no input assessment: every answer is marked gate_unavailable")
+    threads = model_threads(settings.torch_threads, settings.workers)
+    if engine_name == "onnxruntime":
+        # torch still does the small work around the model (resizing uploads, the scope classifier,
+        # Grad-CAM's weighted sum). On one thread: torch's OpenMP workers spin after each parallel op
+        # and took the cores ONNX Runtime's next batch needed (27 -> 34 ms a batch of one).
+        torch.set_num_threads(1)
+    elif threads:
+        torch.set_num_threads(threads)
+    engine = build_engine(engine_name, loaded.model, device, loaded.sha256, threads)
+    runner = ModelRunner(loaded.model, loaded.metadata, engine, loaded.gate)
+    # On CUDA a full batch also sizes the allocator's pools.
+    runner.warm_up({1, settings.max_batch_size} if device.type == "cuda" else {1})
+    facts = {
+        "device": str(device),
+        "engine": engine.name,
+        "threads": threads,
+        "sha256": loaded.sha256,
+        "model_name": loaded.metadata.name,
+    }
+    load_s = round(time.perf_counter() - started, 3)
+    logger.info("model loaded", extra={**facts, "model_version": loaded.metadata.version, "load_s": load_s})
+    return runner, loaded.sha256

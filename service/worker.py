@@ -21,13 +21,11 @@ from dataclasses import dataclass, field
 
 import torch
 
-from ml.engine import build_engine
-from ml.model import WeightsMetadata, load_weights
+from ml.model import WeightsMetadata
 from service.admission import Admission
-from service.device import model_threads, resolve_device, resolve_engine
 from service.errors import DeadlineExceededError, DrainingError
 from service.metrics import ServiceMetrics
-from service.runner import Answer, ModelRunner, WorkItem
+from service.runner import Answer, ModelRunner, WorkItem, load_runner
 from service.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -78,37 +76,9 @@ class InferenceWorker:
 
     @classmethod
     def load(cls, settings: Settings, metrics: ServiceMetrics) -> InferenceWorker:
-        """Blocking: load and validate the weights, move them to the device, warm up."""
-        started = time.perf_counter()
-        device = resolve_device(settings.device)
-        engine_name = resolve_engine(settings.engine, device)
-        loaded = load_weights(settings.weights_path)
-        if loaded.gate is None:
-            logger.warning("the weights carry no input assessment: every answer is marked gate_unavailable")
-        threads = model_threads(settings.torch_threads, settings.workers)
-        if engine_name == "onnxruntime":
-            # torch still does the small work around the model (resizing uploads, the scope classifier,
-            # Grad-CAM's weighted sum). On one thread: torch's OpenMP workers spin after each parallel op
-            # and took the cores ONNX Runtime's next batch needed (27 -> 34 ms a batch of one).
-            torch.set_num_threads(1)
-        elif threads:
-            torch.set_num_threads(threads)
-        engine = build_engine(engine_name, loaded.model, device, loaded.sha256, threads)
-        runner = ModelRunner(loaded.model, loaded.metadata, engine, loaded.gate)
-        # On CUDA a full batch also sizes the allocator's pools.
-        runner.warm_up({1, settings.max_batch_size} if device.type == "cuda" else {1})
-        facts = {
-            "device": str(device),
-            "engine": engine.name,
-            "threads": threads,
-            "sha256": loaded.sha256,
-            "model_name": loaded.metadata.name,
-        }
-        load_s = round(time.perf_counter() - started, 3)
-        logger.info(
-            "model loaded", extra={**facts, "model_version": loaded.metadata.version, "load_s": load_s}
-        )
-        return cls(runner, loaded.sha256, settings, metrics)
+        """Blocking: load and validate the weights, build the engine, warm up (:func:`load_runner`)."""
+        runner, sha256 = load_runner(settings)
+        return cls(runner, sha256, settings, metrics)
 
     @property
     def metadata(self) -> WeightsMetadata:
