@@ -72,35 +72,24 @@ class TrainConfig:
         return self.replace(**changes)
 
 
+_IMPROVED = TrainConfig(
+    preset="improved",
+    architecture="paper_cnn_bn",
+    epochs=60,
+    lr=0.05,
+    weight_decay=5e-4,
+    schedule="cosine",
+    warmup_epochs=2,
+    label_smoothing=0.1,
+    rotate_degrees=10.0,
+    contrast=0.1,
+    ema_decay=0.999,
+)
+
 PRESETS: dict[str, TrainConfig] = {
     "paper": TrainConfig(),
-    "improved": TrainConfig(
-        preset="improved",
-        architecture="paper_cnn_bn",
-        epochs=60,
-        lr=0.05,
-        weight_decay=5e-4,
-        schedule="cosine",
-        warmup_epochs=2,
-        label_smoothing=0.1,
-        rotate_degrees=10.0,
-        contrast=0.1,
-        ema_decay=0.999,
-    ),
-    "robust": TrainConfig(
-        preset="robust",
-        architecture="paper_cnn_bn",
-        epochs=60,
-        lr=0.05,
-        weight_decay=5e-4,
-        schedule="cosine",
-        warmup_epochs=2,
-        label_smoothing=0.1,
-        rotate_degrees=10.0,
-        contrast=0.1,
-        ema_decay=0.999,
-        balanced_sampling=True,
-        standardize="percentile",
-        shift_fraction=0.5,
+    "improved": _IMPROVED,
+    "robust": _IMPROVED.replace(
+        preset="robust", balanced_sampling=True, standardize="percentile", shift_fraction=0.5
     ),
 }
