@@ -85,6 +85,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="null-model ceiling: service processes to try (none: skip the ceiling)",
     )
     parser.add_argument("--ceiling-concurrency", type=int, default=8, help="null-model ceiling's clients")
+    parser.add_argument(
+        "--peer-concurrency",
+        type=int,
+        nargs="*",
+        default=[1, 4],
+        help="the paper-style peer (bench.peer): concurrencies to drive it at (none: skip it)",
+    )
     return parser.parse_args(argv)
 
 
@@ -155,6 +162,17 @@ def main(argv: list[str] | None = None) -> int:
             processes=args.processes,
             policy=policy,
         )
+    if args.peer_concurrency:
+        peer = Scenario("paper-style peer", base, 1, module="bench.peer", metrics=False)
+        rows += run_scenario(
+            peer,
+            bodies,
+            args.peer_concurrency,
+            max_requests=max_requests,
+            max_seconds=max_seconds,
+            processes=args.processes,
+            policy=policy,
+        )
     ceiling: list[Row] = []
     if args.ceiling_processes:
         print("null-model ceiling (the request path alone):", flush=True)
@@ -174,6 +192,7 @@ def main(argv: list[str] | None = None) -> int:
     limit = bracket(limit_before, limit_after)
     report.attach_limits(rows, limit["rows"])
     goals = report.targets(rows, limit["rows"], "batching")
+    goals["at_concurrency"] = report.concurrency_targets(rows, "batching", "paper-style peer")
     info["load_average_end"] = list(os.getloadavg())
     info["torch"] = limit["torch"]
     info["accelerator"] = limit["device"]

@@ -12,7 +12,7 @@ from typing import Any
 from bench.loadgen import LoadResult, LoadSpec, StartGate, run_load_processes
 from bench.quiet import QuietPolicy, measure_quietly
 from bench.resources import RssWatcher, cpu_snapshot, family_usage, foreign_percent
-from bench.scrape import ModelSide, model_side, scrape_processes
+from bench.scrape import UNKNOWN, ModelSide, model_side, scrape_processes
 from bench.stats import LatencySummary, summarize
 from tests.support.live import LiveServer
 from tests.support.load import Body
@@ -35,7 +35,10 @@ class Scenario:
     settings: dict[str, str]
     max_batch: int
     module: str = "service"
-    """What ``python -m`` runs: the service, or :mod:`bench.null_model` for the request path alone."""
+    """What ``python -m`` runs: the service, :mod:`bench.null_model` for the request path alone, or
+    :mod:`bench.peer`."""
+    metrics: bool = True
+    """Whether it serves the service's ``/metrics`` (the peer does not: its model side is left blank)."""
 
     @property
     def processes(self) -> int:
@@ -68,6 +71,10 @@ class Row:
         return asdict(self)
 
 
+def _scrape(service: LiveServer, scenario: Scenario) -> dict[str, float] | None:
+    return scrape_processes(service.metrics_text, scenario.processes) if scenario.metrics else None
+
+
 def measure(
     service: LiveServer,
     scenario: Scenario,
@@ -88,7 +95,7 @@ def measure(
         while not gate.warm.wait(0.05):
             if not load.is_alive():
                 raise RuntimeError("the load generator ended before its warm-up did")
-        before_metrics = scrape_processes(service.metrics_text, scenario.processes)
+        before_metrics = _scrape(service, scenario)
         before = family_usage(service.pid)
         machine_before = cpu_snapshot((service.pid, os.getpid()))
         with RssWatcher(service.pid) as rss:
@@ -98,7 +105,7 @@ def measure(
         gate.go.set()  # never leave the load generator waiting
     machine_after = cpu_snapshot((service.pid, os.getpid()))
     after = family_usage(service.pid)
-    after_metrics = scrape_processes(service.metrics_text, scenario.processes)
+    after_metrics = _scrape(service, scenario)
     if not outcome:
         raise RuntimeError("the load generator failed; see above")
     result = outcome[0]
@@ -116,7 +123,9 @@ def measure(
         cpu_percent=100 * (after.cpu_s - before.cpu_s) / wall if wall > 0 else float("nan"),
         peak_rss_mb=rss.peak / 2**20,
         foreign_cpu_percent=foreign_percent(machine_before, machine_after),
-        model=model_side(before_metrics, after_metrics, wall),
+        model=model_side(before_metrics, after_metrics, wall)
+        if after_metrics and before_metrics
+        else UNKNOWN,
     )
 
 
@@ -137,7 +146,8 @@ def run_scenario(
     with start_service(scenario.settings, module=scenario.module) as running:
         # /readyz answered once one process was ready; the load's connections are kept for the whole run,
         # so every process must be listening before they are opened.
-        scrape_processes(running.metrics_text, scenario.processes, pause_s=0.05)
+        if scenario.metrics:
+            scrape_processes(running.metrics_text, scenario.processes, pause_s=0.05)
         for gradcam in (True, False):
             for concurrency in concurrencies:
                 spec = LoadSpec(

@@ -32,8 +32,15 @@ from tests.support.live import REPO
 METHODS = ("MinMax", "Percentile", "Entropy")
 
 
-def quantize(fp32: bytes, calibration: np.ndarray, method: str = "MinMax", batch: int = 16) -> bytes:
-    """The int8 model of ``fp32`` (serialised ONNX), activation ranges from ``calibration`` (inputs)."""
+def quantize(
+    fp32: bytes,
+    calibration: np.ndarray,
+    method: str = "MinMax",
+    batch: int = 16,
+    keep_fp32: Sequence[str] = (),
+) -> bytes:
+    """The int8 model of ``fp32`` (serialised ONNX), activation ranges from ``calibration`` (inputs);
+    the nodes named in ``keep_fp32`` stay in fp32."""
     from onnxruntime.quantization import (
         CalibrationDataReader,
         CalibrationMethod,
@@ -65,6 +72,7 @@ def quantize(fp32: bytes, calibration: np.ndarray, method: str = "MinMax", batch
             reduce_range=True,
             op_types_to_quantize=["Conv", "Relu", "MaxPool"],
             calibrate_method=getattr(CalibrationMethod, method),
+            nodes_to_exclude=list(keep_fp32),
         )
         return target.read_bytes()
 
@@ -123,6 +131,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument(
         "--calibrate-shifted", action="store_true", help="calibrate on one shifted copy per shift too"
     )
+    parser.add_argument(
+        "--keep-fp32", nargs="*", default=[], metavar="NODE", help="graph nodes to leave in fp32, e.g. Conv_4"
+    )
     parser.add_argument("--seconds", type=float, default=3.0, help="per latency figure")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args(argv)
@@ -137,7 +148,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if args.calibrate_shifted:
         calibration = np.concatenate([clean, *(inputs(images[::8], spec, name, 2) for name in args.shifts)])
     fp32 = build_onnx(loaded.model, loaded.sha256)
-    int8 = quantize(fp32, calibration, args.method)
+    int8 = quantize(fp32, calibration, args.method, keep_fp32=args.keep_fp32)
     shape = clean.shape[1:]
     speed = {
         f"{kind}_{threads}t_ms": latency_ms(session(model, threads), shape, args.seconds)
@@ -163,6 +174,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "method": args.method,
         "calibrate_shifted": args.calibrate_shifted,
         "calibration_images": len(calibration),
+        "keep_fp32": args.keep_fp32,
         "latency": speed,
         "agreement": {"shifts": shifted, **agreement},
     }

@@ -17,10 +17,9 @@ from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from functools import partial
+from urllib.parse import urlsplit
 
-import httpx
-
-from tests.support.load import Body, Outcome, closed_loop, httpx_sender
+from tests.support.load import Body, KeptConnections, Outcome, closed_loop, keepalive_sender
 
 BOUNDARY = "cxr-bench-boundary-7d1f0c"
 
@@ -102,10 +101,11 @@ async def run_load(
     gate: StartGate | None = None,
 ) -> LoadResult:
     """Send up to ``max_requests`` (and none after ``max_seconds``) from ``concurrency`` clients."""
-    url = f"{base_url}/predict?gradcam={'true' if spec.gradcam else 'false'}"
-    limits = httpx.Limits(max_connections=spec.concurrency, max_keepalive_connections=spec.concurrency)
-    async with httpx.AsyncClient(headers=spec.headers, limits=limits, timeout=spec.timeout_s) as client:
-        send = httpx_sender(client, url, bodies, partial(_incomplete, gradcam=spec.gradcam))
+    path = f"/predict?gradcam={'true' if spec.gradcam else 'false'}"
+    connections = KeptConnections(urlsplit(base_url).port or 80)
+    try:
+        check = partial(_incomplete, gradcam=spec.gradcam)
+        send = keepalive_sender(connections, path, spec.headers or {}, bodies, check, spec.timeout_s)
         if warmup:  # opens every connection and warms the server's threads; not counted
             await asyncio.gather(*(send(i) for i in range(spec.concurrency)))
         if spec.start_at is not None:
@@ -116,6 +116,8 @@ async def run_load(
         run = await closed_loop(
             send, concurrency=spec.concurrency, duration_s=spec.max_seconds, max_requests=spec.max_requests
         )
+    finally:
+        connections.close()
     return LoadResult.of(spec.concurrency, spec.gradcam, run.outcomes, run.duration_s)
 
 

@@ -14,6 +14,10 @@ from bench.stats import ratio
 
 P50_TARGET = 1.25
 THROUGHPUT_TARGET = 0.8
+AT_CONCURRENCY = 4
+"""Where issue 13's targets are read: Grad-CAM on, this many clients."""
+LIMIT_TARGET_AT_CONCURRENCY = 1.0
+PEER_TARGET = 4.0
 
 
 def limit_for(
@@ -65,6 +69,37 @@ def targets(rows: Sequence[Row], limit_rows: Sequence[dict[str, Any]], scenario:
     return out
 
 
+def concurrency_targets(
+    rows: Sequence[Row], scenario: str, peer: str, concurrency: int = AT_CONCURRENCY
+) -> dict[str, Any]:
+    """``scenario`` with Grad-CAM at ``concurrency`` against the eager model limit and against ``peer``."""
+
+    def pick(name: str) -> Row | None:
+        found = [r for r in rows if r.scenario == name and r.gradcam and r.concurrency == concurrency]
+        return found[0] if found else None
+
+    ours, theirs = pick(scenario), pick(peer)
+    out: dict[str, Any] = {"concurrency": concurrency}
+    if ours is not None:
+        out["vs_model_limit"] = {
+            "images_per_s": ours.throughput,
+            "model_limit": ours.limit_images_per_s,
+            "ratio": ours.ratio_to_limit,
+            "target": LIMIT_TARGET_AT_CONCURRENCY,
+            "met": ours.ratio_to_limit >= LIMIT_TARGET_AT_CONCURRENCY,
+        }
+    if ours is not None and theirs is not None:
+        times = ratio(ours.throughput, theirs.throughput)
+        out["vs_peer"] = {
+            "images_per_s": ours.throughput,
+            "peer_images_per_s": theirs.throughput,
+            "ratio": times,
+            "target": PEER_TARGET,
+            "met": times >= PEER_TARGET,
+        }
+    return out
+
+
 def _fmt(value: float, digits: int = 1) -> str:
     return "-" if math.isnan(value) else f"{value:.{digits}f}"
 
@@ -101,6 +136,21 @@ def targets_text(result: dict[str, Any]) -> str:
         lines.append(
             f"  p50 at concurrency 1: {t['p50_ms']:.1f} ms = {t['ratio']:.2f} x model batch-1 latency "
             f"{t['model_batch1_ms']:.1f} ms (target <= {t['target']}): {'met' if t['met'] else 'NOT met'}"
+        )
+    at = result.get("at_concurrency", {})
+    if "vs_model_limit" in at:
+        t = at["vs_model_limit"]
+        lines.append(
+            f"  at concurrency {at['concurrency']}: {t['images_per_s']:.1f} img/s = {t['ratio']:.2f} x the "
+            f"eager model limit {t['model_limit']:.1f} (target >= {t['target']}): "
+            f"{'met' if t['met'] else 'NOT met'}"
+        )
+    if "vs_peer" in at:
+        t = at["vs_peer"]
+        lines.append(
+            f"  at concurrency {at['concurrency']}: {t['ratio']:.1f} x the paper-style peer's "
+            f"{t['peer_images_per_s']:.1f} req/s (target >= {t['target']}): "
+            f"{'met' if t['met'] else 'NOT met'}"
         )
     return "\n".join(lines)
 

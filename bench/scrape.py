@@ -7,6 +7,7 @@ until every process has answered and adds their series up.
 
 from __future__ import annotations
 
+import math
 import re
 import time
 from collections.abc import Callable
@@ -67,6 +68,12 @@ class ModelSide:
     busy: float
     """Share of the wall-clock time the model was computing, added up over the service's processes: near
     1 per process, the model is the bottleneck."""
+
+
+UNKNOWN = ModelSide(
+    batches=0, mean_batch=math.nan, mean_batch_ms=math.nan, mean_queue_ms=math.nan, busy=math.nan
+)
+"""The model side of a server without the service's metrics."""
 
 
 def model_side(before: dict[str, float], after: dict[str, float], elapsed_s: float) -> ModelSide:

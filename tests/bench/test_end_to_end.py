@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from bench.ceiling import ceiling_table, run_ceiling, scaling_text
-from bench.e2e import Scenario, measure, start_service
+from bench.e2e import Scenario, measure, run_scenario, start_service
 from bench.inputs import load_pngs
 from bench.loadgen import LoadSpec, StartGate, make_bodies, run_load_processes
 from tests.support.live import LiveServer
@@ -97,3 +97,15 @@ def test_the_null_model_ceiling_serves_every_request_with_one_and_two_processes(
     assert all(r.model.batches >= 1 and r.model.mean_batch_ms < 5 for r in rows)
     assert "null-model x2" in ceiling_table(rows)
     assert "null-model x2 / null-model x1" in scaling_text(rows)
+
+
+def test_the_paper_style_peer_answers_with_an_overlay_and_no_model_side(tmp_path: Path) -> None:
+    pytest.importorskip("flask", reason="the paper-style peer needs Flask (the dev extra)")
+    weights = write_random_weights(tmp_path / "tiny.safetensors")
+    pngs, _ = load_pngs(2, data_dir=None)
+    peer = Scenario("peer", {"weights_path": str(weights)}, 1, module="bench.peer", metrics=False)
+
+    rows = run_scenario(peer, make_bodies(pngs), [2], max_requests=3, max_seconds=30, progress=False)
+
+    assert [(r.gradcam, r.ok, r.errors) for r in rows] == [(True, 3, {}), (False, 3, {})]
+    assert all(math.isnan(r.model.mean_batch) and r.cpu_percent >= 0 for r in rows)

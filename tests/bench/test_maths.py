@@ -15,7 +15,7 @@ from bench.e2e import Row
 from bench.limit import bracket
 from bench.loadgen import make_bodies
 from bench.quiet import QuietPolicy, measure_quietly
-from bench.report import attach_limits, limit_for, table, targets
+from bench.report import attach_limits, concurrency_targets, limit_for, table, targets, targets_text
 from bench.resources import family, family_usage, usage
 from bench.scrape import model_side, parse_series, scrape_processes
 from bench.stats import LatencySummary, ratio, summarize
@@ -61,10 +61,12 @@ def test_model_limit_is_the_best_batch_the_service_could_form() -> None:
     assert math.isnan(limit_for([], gradcam=True, max_batch=8))
 
 
-def row(concurrency: int, throughput: float, p50_ms: float, gradcam: bool = True) -> Row:
+def row(
+    concurrency: int, throughput: float, p50_ms: float, gradcam: bool = True, scenario: str = "batching"
+) -> Row:
     latency = LatencySummary(10, p50_ms, p50_ms, p50_ms, p50_ms, p50_ms)
     side = model_side(parse_series(""), parse_series(""), 1.0)
-    return Row("batching", 8, gradcam, concurrency, 10, {}, 1.0, throughput, latency, 150.0, 500.0, 0.0, side)
+    return Row(scenario, 8, gradcam, concurrency, 10, {}, 1.0, throughput, latency, 150.0, 500.0, 0.0, side)
 
 
 def test_targets_compare_best_concurrency_and_single_client_latency() -> None:
@@ -78,6 +80,31 @@ def test_targets_compare_best_concurrency_and_single_client_latency() -> None:
     assert result["p50_at_concurrency_1"]["ratio"] == pytest.approx(38.0 / 31.0)
     assert result["p50_at_concurrency_1"]["met"] is True
     assert table(rows).count("\n") == len(rows) + 1
+
+
+def test_at_concurrency_4_the_service_is_held_to_the_eager_limit_and_four_times_the_peer() -> None:
+    rows = [
+        row(4, 37.0, 100.0),
+        row(4, 50.0, 80.0, gradcam=False),
+        row(4, 8.0, 500.0, scenario="peer"),
+        row(1, 9.0, 110.0, scenario="peer"),
+    ]
+    attach_limits(rows, LIMIT)
+
+    result = concurrency_targets(rows, "batching", "peer")
+
+    assert result["vs_model_limit"]["ratio"] == pytest.approx(37.0 / 36.0)
+    assert result["vs_model_limit"]["met"] is True
+    assert result["vs_peer"]["ratio"] == pytest.approx(37.0 / 8.0)
+    assert result["vs_peer"]["met"] is True
+    assert "NOT met" not in targets_text({"scenario": "batching", "at_concurrency": result})
+    slower_rows = [*rows[1:], row(4, 30.0, 120.0)]
+    attach_limits(slower_rows, LIMIT)
+    slower = concurrency_targets(slower_rows, "batching", "peer")
+    assert slower["vs_model_limit"]["met"] is False
+    assert slower["vs_peer"]["met"] is False
+    assert "NOT met" in targets_text({"scenario": "batching", "at_concurrency": slower})
+    assert "vs_peer" not in concurrency_targets(rows[:2], "batching", "peer")
 
 
 def test_metric_deltas_give_batch_size_model_time_and_busy_share() -> None:
