@@ -25,6 +25,7 @@ from bench.inputs import DEFAULT_DATA_DIR, load_pngs
 from bench.limit import bracket, measure_limit
 from bench.loadgen import make_bodies
 from bench.quiet import QuietPolicy
+from ml.engine import CHOICES
 from service.settings import Settings
 from tests.support.live import REPO
 
@@ -74,9 +75,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--retries", type=int, default=3, help="reruns of a disturbed measurement")
     parser.add_argument("--no-unbatched", action="store_true", help="skip the max-batch-size=1 service")
     parser.add_argument("--workers", type=int, default=1, help="the service's processes (CXR_WORKERS)")
-    parser.add_argument(
-        "--engine", choices=("auto", "torch", "onnxruntime"), default="auto", help="the service's CXR_ENGINE"
-    )
+    parser.add_argument("--engine", choices=CHOICES, default="auto", help="the service's CXR_ENGINE")
     parser.add_argument(
         "--ceiling-processes",
         type=int,

@@ -1,19 +1,18 @@
-"""``python -m bench.int8_probe``: would int8 do? The served model quantized by ONNX Runtime, its speed and
-how often its labels agree with fp32's, on validation images clean and under the robustness shifts.
+"""``python -m bench.int8_probe``: does int8 keep fp32's answers? The served model in int8 as the CPU engine
+builds it (:mod:`ml.engine.quantize`), calibrated here on validation images, against fp32: its speed, and
+how often its labels agree with fp32's on validation images clean and under the robustness shifts.
 
-The service does not run int8: issue 13 keeps it only if its labels agree with fp32 on at least 99.5% of
-validation and of the robustness shifts, and it is faster end to end. Static quantization: QDQ,
-per-channel int8 weights (``reduce_range``, safe on CPUs without VNNI), uint8 activations whose ranges come
-from the calibration images; convolutions, ReLU and pooling in int8, the head in fp32.
+Issue 13 keeps int8 only if its labels agree with fp32 on at least 99.5% of validation and of the
+robustness shifts, and it is faster end to end. ``python -m ml export --int8`` calibrates the shipped
+weights the same way.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,60 +20,12 @@ import numpy as np
 import torch
 
 from bench.inputs import DEFAULT_DATA_DIR
-from ml.data import decode_gray, select_samples
 from ml.engine.graph import INPUT, LOGITS, build_onnx
+from ml.int8 import calibrate, calibration_inputs, model_inputs, validation_images
 from ml.model import load_weights
-from ml.preprocessing import PreprocessSpec, eval_transform
-from ml.robustness import shift_rng
-from ml.shifts import SEVERITIES, SHIFTS, apply_shift
+from ml.model.int8 import DEFAULT_FP32_CONVS, Int8Calibration
+from ml.shifts import SEVERITIES, SHIFTS
 from tests.support.live import REPO
-
-METHODS = ("MinMax", "Percentile", "Entropy")
-
-
-def quantize(
-    fp32: bytes,
-    calibration: np.ndarray,
-    method: str = "MinMax",
-    batch: int = 16,
-    keep_fp32: Sequence[str] = (),
-) -> bytes:
-    """The int8 model of ``fp32`` (serialised ONNX), activation ranges from ``calibration`` (inputs);
-    the nodes named in ``keep_fp32`` stay in fp32."""
-    from onnxruntime.quantization import (
-        CalibrationDataReader,
-        CalibrationMethod,
-        QuantFormat,
-        QuantType,
-        quantize_static,
-    )
-
-    class Reader(CalibrationDataReader):  # type: ignore[misc]
-        def __init__(self) -> None:
-            self._batches: Iterator[dict[str, np.ndarray]] = (
-                {INPUT: calibration[i : i + batch]} for i in range(0, len(calibration), batch)
-            )
-
-        def get_next(self) -> dict[str, np.ndarray] | None:
-            return next(self._batches, None)
-
-    with tempfile.TemporaryDirectory(prefix="cxr-int8-") as tmp:
-        source, target = Path(tmp) / "fp32.onnx", Path(tmp) / "int8.onnx"
-        source.write_bytes(fp32)
-        quantize_static(
-            str(source),
-            str(target),
-            Reader(),
-            quant_format=QuantFormat.QDQ,
-            activation_type=QuantType.QUInt8,
-            weight_type=QuantType.QInt8,
-            per_channel=True,
-            reduce_range=True,
-            op_types_to_quantize=["Conv", "Relu", "MaxPool"],
-            calibrate_method=getattr(CalibrationMethod, method),
-            nodes_to_exclude=list(keep_fp32),
-        )
-        return target.read_bytes()
 
 
 def session(model: bytes, threads: int) -> Any:
@@ -106,18 +57,6 @@ def latency_ms(sess: Any, shape: Sequence[int], seconds: float) -> float:
     return 1000 * sorted(times)[len(times) // 2]
 
 
-def inputs(
-    images: Sequence[np.ndarray], spec: PreprocessSpec, shift: str | None = None, severity: int = 0
-) -> np.ndarray:
-    out = []
-    for i, image in enumerate(images):
-        shifted = (
-            image if shift is None else apply_shift(image, shift, severity, shift_rng(0, shift, severity, i))
-        )
-        out.append(eval_transform(torch.from_numpy(shifted), spec).numpy())
-    return np.stack(out)
-
-
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.ArgumentDefaultsHelpFormatter
@@ -127,13 +66,21 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--split", type=Path, default=REPO / "weights" / "validation" / "split.csv")
     parser.add_argument("--limit", type=int, default=300, help="validation images (about)")
     parser.add_argument("--shifts", nargs="*", default=list(SHIFTS), help="robustness shifts to compare on")
-    parser.add_argument("--method", choices=METHODS, default="MinMax", help="calibration")
     parser.add_argument(
-        "--calibrate-shifted", action="store_true", help="calibrate on one shifted copy per shift too"
+        "--calibrate-shifted",
+        action="store_true",
+        help="calibrate as export does: also every 8th image under each of --shifts at severity 2",
     )
     parser.add_argument(
-        "--keep-fp32", nargs="*", default=[], metavar="NODE", help="graph nodes to leave in fp32, e.g. Conv_4"
+        "--fp32-convs",
+        type=int,
+        nargs="+",
+        default=list(DEFAULT_FP32_CONVS),
+        metavar="INDEX",
+        help="convolutions (0-based) left in fp32; 0 always",
     )
+    parser.add_argument("--weight-bits", type=int, default=Int8Calibration.weight_bits)
+    parser.add_argument("--activation-bits", type=int, default=Int8Calibration.activation_bits)
     parser.add_argument("--seconds", type=float, default=3.0, help="per latency figure")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args(argv)
@@ -141,14 +88,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     loaded = load_weights(args.weights)
     spec = loaded.metadata.preprocessing
-    samples, _ = select_samples(args.data, args.split, "val", args.limit, 0)
-    images = [decode_gray(s.path) for s in samples]
-    clean = inputs(images, spec)
-    calibration = clean
-    if args.calibrate_shifted:
-        calibration = np.concatenate([clean, *(inputs(images[::8], spec, name, 2) for name in args.shifts)])
+    images = validation_images(args.data, args.split, args.limit)
+    clean = model_inputs(images, spec)
+    calibration = calibration_inputs(images, spec, args.shifts) if args.calibrate_shifted else clean
     fp32 = build_onnx(loaded.model, loaded.sha256)
-    int8 = quantize(fp32, calibration, args.method, keep_fp32=args.keep_fp32)
+    calibration_record = calibrate(
+        loaded.model, calibration, args.fp32_convs, args.weight_bits, args.activation_bits
+    )
+    int8 = build_onnx(loaded.model, loaded.sha256, calibration_record)
     shape = clean.shape[1:]
     speed = {
         f"{kind}_{threads}t_ms": latency_ms(session(model, threads), shape, args.seconds)
@@ -162,7 +109,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     same = total = 0
     for name in args.shifts:
         for severity in SEVERITIES:
-            x = inputs(images, spec, name, severity)
+            x = model_inputs(images, spec, name, severity)
             agree = labels(reference, x) == labels(candidate, x)
             same, total = same + int(agree.sum()), total + len(agree)
             agreement[f"{name}/{severity}"] = float(agree.mean())
@@ -171,10 +118,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     print(f"shifts: {shifted:.4f} of {total} images; worst {min(agreement, key=agreement.__getitem__)}")
     result = {
         "weights_sha256": loaded.sha256,
-        "method": args.method,
         "calibrate_shifted": args.calibrate_shifted,
         "calibration_images": len(calibration),
-        "keep_fp32": args.keep_fp32,
+        "int8": json.loads(calibration_record.to_json()),
         "latency": speed,
         "agreement": {"shifts": shifted, **agreement},
     }

@@ -1,7 +1,8 @@
 """The model's own limit: forward (+ head-only Grad-CAM) images/s in-process, no HTTP, no decoding.
 
 Measured for each engine (:mod:`ml.engine`): torch eager, the reference the report's ratios use, and on
-the CPU ONNX Runtime, which the service runs there by default.
+the CPU ONNX Runtime, in fp32 and, when the weights carry an int8 calibration, in int8 (what the service
+runs there by default).
 
 ``python -m bench.model_limit [--weights FILE] [--device cpu|cuda] [--batch-sizes 1 32] [--seconds 3]``
 """
@@ -16,7 +17,7 @@ from typing import Any
 
 import torch
 
-from ml.engine import Engine, build_engine, onnxruntime_installed
+from ml.engine import INT8, Engine, build_engine, onnxruntime_installed
 from ml.model import build_model, load_weights
 from service.allocator import keep_freed_memory
 
@@ -28,7 +29,7 @@ before the service had any other engine."""
 def measure(engine: Engine, batch: int, with_cam: bool, seconds: float) -> dict[str, Any]:
     """As the service runs it: with ONNX Runtime, torch (Grad-CAM's sum) on one thread."""
     threads = torch.get_num_threads()
-    if engine.name == "onnxruntime":
+    if engine.name.startswith("onnxruntime"):
         torch.set_num_threads(1)
     try:
         return _measure(engine, batch, with_cam, seconds)
@@ -78,16 +79,17 @@ def load(weights: Path | None, device_type: str) -> list[Engine]:
     (faster on CPU and GPU), with the service's malloc settings (:mod:`service.allocator`)."""
     keep_freed_memory()
     device = torch.device(device_type)
+    int8 = None
     if weights:
         loaded = load_weights(weights)
-        model, sha256 = loaded.model, loaded.sha256
+        model, sha256, int8 = loaded.model, loaded.sha256, loaded.int8
     else:
         model, sha256 = build_model("paper_cnn").eval(), "random"
     names = [REFERENCE]
     if device.type == "cpu" and onnxruntime_installed():
-        names.append("onnxruntime")
+        names += ["onnxruntime", *([INT8] if int8 else [])]
     threads = torch.get_num_threads()
-    return [build_engine(name, model, device, sha256, threads) for name in names]
+    return [build_engine(name, model, device, sha256, threads, int8) for name in names]
 
 
 def run(weights: Path | None, device_type: str, batch_sizes: list[int], seconds: float) -> dict[str, Any]:

@@ -117,6 +117,12 @@ def _parser() -> argparse.ArgumentParser:
     ex.add_argument(
         "--split", type=Path, help="the run's split.csv, so the gate is fitted on its training side"
     )
+    ex.add_argument(
+        "--int8",
+        type=Path,
+        metavar="DATA",
+        help="dataset folder: calibrate int8 on --split's validation side",
+    )
     ex.add_argument("--scope-from", type=Path, help="reuse this weights file's scope classifier")
     ex.add_argument("--scope-epochs", type=int, default=4, help="epochs of scope-classifier training")
     ex.add_argument(
@@ -192,7 +198,10 @@ def _dispatch(args: argparse.Namespace) -> None:
         source = export.GateSource(
             args.data, args.split, args.scope_from, args.scope_epochs, args.scope_per_kind
         )
-        export.main(args.weights, args.out, args.version, args.name, args.temperature, source)
+        if args.int8 is not None and args.split is None:
+            raise SystemExit("--int8 needs --split: int8 is calibrated on the validation side")
+        int8 = (args.int8, args.split) if args.int8 is not None else None
+        export.main(args.weights, args.out, args.version, args.name, args.temperature, source, int8)
 
 
 def train_entry() -> int:

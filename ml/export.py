@@ -4,6 +4,8 @@ The input is a run's ``model.safetensors``, a released file or a training checkp
 (``*.ckpt.safetensors``). With ``--data`` (and the run's ``--split``), export also fits the file's input
 assessment (:mod:`ml.gate.fit`), so every model carries a gate fitted to itself. Without it, a gate already
 in the input is kept; a file with none is served with every answer marked uncertain (``gate_unavailable``).
+With ``--int8 DATA`` (and ``--split``) it also calibrates the CPU engine's int8 model (:mod:`ml.int8`);
+without it, an input's calibration is kept only if the classifier is the same (not from a checkpoint).
 The output is validated by :func:`ml.model.load_weights` after it is written, with the version stamped in.
 """
 
@@ -26,6 +28,7 @@ from ml.model import (
     save_weights,
 )
 from ml.model.gate import Gate
+from ml.model.int8 import Int8Calibration
 from ml.preprocessing import PreprocessSpec
 
 logger = logging.getLogger(__name__)
@@ -69,20 +72,27 @@ def main(
     name: str | None = None,
     temperature: float = 1.0,
     gate_source: GateSource | None = None,
+    int8_data: tuple[Path, Path] | None = None,
 ) -> str:
+    """``int8_data``: (dataset, split) to calibrate int8 on."""
     gate_source = gate_source or GateSource()
     gate: Gate | None = None
+    int8: Int8Calibration | None = None
     if read_header(source).get("format") == "cxr-checkpoint/1":
         model, metadata = _from_checkpoint(source, temperature)
     else:
         loaded = load_weights(source, expected_classes=list(CLASSES))
-        model, metadata, gate = loaded.model, loaded.metadata, loaded.gate
+        model, metadata, gate, int8 = loaded.model, loaded.metadata, loaded.gate, loaded.int8
     metadata = replace(metadata, version=version, name=name or metadata.name)
     if gate_source.data is not None:
         gate = _fit_gate(LoadedWeights(model, metadata, ""), gate_source)
     elif gate is None:
         logger.warning("%s carries no input assessment; pass --data to fit one", out.name)
-    sha = save_weights(out, model, metadata, gate)
+    if int8_data is not None:
+        from ml.int8 import calibrate_on
+
+        int8 = calibrate_on(model, metadata.preprocessing, *int8_data)
+    sha = save_weights(out, model, metadata, gate, int8)
     load_weights(out, expected_classes=list(CLASSES))
     logger.info("exported %s (sha256 %s)", out, sha)
     print(f"{out}\tsha256 {sha}")

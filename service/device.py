@@ -23,9 +23,9 @@ def resolve_device(choice: str) -> torch.device:
         raise StartupError(str(exc)) from None
 
 
-def resolve_engine(choice: str, on: torch.device) -> str:
+def resolve_engine(choice: str, on: torch.device, int8_calibrated: bool = False) -> str:
     try:
-        return choose_engine(choice, on)
+        return choose_engine(choice, on, int8_calibrated)
     except EngineError as exc:
         raise StartupError(f"CXR_ENGINE={choice}: {exc}") from None
 

@@ -57,7 +57,7 @@ LOG_FIELDS: Final[tuple[LogField, ...]] = (
         "The input assessment's reason codes, comma-separated, e.g. `low_confidence`.",
     ),
     LogField("sha256", Source.EVENT, "SHA-256 of the weights file loaded."),
-    LogField("engine", Source.EVENT, "What runs the model: `torch` or `onnxruntime`."),
+    LogField("engine", Source.EVENT, "What runs the model: `torch`, `onnxruntime` or `onnxruntime-int8`."),
     LogField("threads", Source.EVENT, "The model's intra-op threads; 0 is the engine's default."),
     LogField("load_s", Source.EVENT, "Seconds to load and warm up the model."),
     LogField("model_name", Source.EVENT, "The loaded model's name."),

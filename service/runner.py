@@ -109,19 +109,19 @@ def load_runner(settings: Settings) -> tuple[ModelRunner, str]:
     """Blocking: load and validate the weights, build the engine, warm up; returns the file's sha256 too."""
     started = time.perf_counter()
     device = resolve_device(settings.device)
-    engine_name = resolve_engine(settings.engine, device)
     loaded = load_weights(settings.weights_path)
+    engine_name = resolve_engine(settings.engine, device, loaded.int8 is not None)
     if loaded.gate is None:
         logger.warning("the weights carry no input assessment: every answer is marked gate_unavailable")
     threads = model_threads(settings.torch_threads, settings.workers)
-    if engine_name == "onnxruntime":
+    if engine_name.startswith("onnxruntime"):
         # torch still does the small work around the model (resizing uploads, the scope classifier,
         # Grad-CAM's weighted sum). On one thread: torch's OpenMP workers spin after each parallel op
         # and took the cores ONNX Runtime's next batch needed (27 -> 34 ms a batch of one).
         torch.set_num_threads(1)
     elif threads:
         torch.set_num_threads(threads)
-    engine = build_engine(engine_name, loaded.model, device, loaded.sha256, threads)
+    engine = build_engine(engine_name, loaded.model, device, loaded.sha256, threads, loaded.int8)
     runner = ModelRunner(loaded.model, loaded.metadata, engine, loaded.gate)
     # On CUDA a full batch also sizes the allocator's pools.
     runner.warm_up({1, settings.max_batch_size} if device.type == "cuda" else {1})

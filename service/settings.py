@@ -48,10 +48,11 @@ class Settings(BaseSettings):
         default="auto",
         description="`auto` uses CUDA when available; `cuda` without a GPU is a startup error.",
     )
-    engine: Literal["auto", "torch", "onnxruntime"] = Field(
+    engine: Literal["auto", "torch", "onnxruntime", "onnxruntime-int8"] = Field(
         default="auto",
         description="What runs the model: `auto` takes ONNX Runtime on the CPU (built at startup from the "
-        "weights file) and torch on CUDA; `onnxruntime` on CUDA is a startup error.",
+        "weights file; in int8 when the file carries an int8 calibration) and torch on CUDA. `onnxruntime` "
+        "forces fp32; ONNX Runtime on CUDA, or `onnxruntime-int8` without a calibration, is a startup error.",
     )
     workers: int = Field(
         default=1,

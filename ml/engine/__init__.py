@@ -1,7 +1,8 @@
-"""Engines that run the classifier for the service: torch, or ONNX Runtime on the CPU."""
+"""Engines that run the classifier for the service: torch, or ONNX Runtime on the CPU (fp32 or int8)."""
 
 from ml.engine.runtime import (
     CHOICES,
+    INT8,
     Engine,
     EngineError,
     OnnxRuntimeEngine,
@@ -13,6 +14,7 @@ from ml.engine.runtime import (
 
 __all__ = [
     "CHOICES",
+    "INT8",
     "Engine",
     "EngineError",
     "OnnxRuntimeEngine",

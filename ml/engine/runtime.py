@@ -5,13 +5,17 @@ taps), so everything downstream works unchanged with either:
 
 - ``torch``: the module itself, channels-last, Grad-CAM by autograd through the head;
 - ``onnxruntime``: the module written as an ONNX graph (:mod:`ml.engine.graph`) and run by ONNX Runtime
-  on the CPU, Grad-CAM in closed form from the graph's feature map (:func:`ml.gradcam.head_cams`).
+  on the CPU, Grad-CAM in closed form from the graph's feature map (:func:`ml.gradcam.head_cams`);
+- ``onnxruntime-int8``: the same graph in int8 (:mod:`ml.engine.quantize`), from the calibration the
+  weights file carries.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import logging
+import platform
+from pathlib import Path
 from typing import Final, Protocol
 
 import torch
@@ -19,10 +23,13 @@ import torch
 from ml.engine.graph import FEATURES, HIDDEN, INPUT, LOGITS, SOURCE_KEY, build_onnx, tap_name
 from ml.gradcam import GradCamResult, head_cams, predict_with_cam
 from ml.model.cnn import PaperCNN
+from ml.model.int8 import Int8Calibration
 
 logger = logging.getLogger(__name__)
 
-CHOICES: Final = ("auto", "torch", "onnxruntime")
+CHOICES: Final = ("auto", "torch", "onnxruntime", "onnxruntime-int8")
+INT8: Final = "onnxruntime-int8"
+CPUINFO = Path("/proc/cpuinfo")
 
 
 class EngineError(RuntimeError):
@@ -49,26 +56,55 @@ def onnxruntime_installed() -> bool:
     return importlib.util.find_spec("onnxruntime") is not None
 
 
-def resolve_engine(choice: str, device: torch.device) -> str:
-    """``auto``: ONNX Runtime on the CPU where it is installed, torch elsewhere (CUDA keeps torch)."""
+def int8_products_exact() -> bool:
+    """Whether this CPU adds int8 products without 16-bit saturation: x86 with VNNI (one instruction
+    multiplies and adds into 32 bits) or 64-bit Arm (dot products into 32 bits). Plain AVX2 adds pairs
+    of u8 x s8 products in 16 bits, which 8-bit weights and activations can overflow."""
+    if platform.machine().lower() in ("aarch64", "arm64"):
+        return True
+    try:
+        flags = CPUINFO.read_text()
+    except OSError:
+        return False
+    return any(flag in flags.split() for flag in ("avx512_vnni", "avx_vnni", "amx_int8"))
+
+
+def resolve_engine(choice: str, device: torch.device, int8_calibrated: bool = False) -> str:
+    """``auto``: ONNX Runtime on the CPU where it is installed, in int8 when the weights carry an int8
+    calibration and the CPU computes int8 exactly; torch elsewhere (CUDA keeps torch)."""
     if choice not in CHOICES:
         raise EngineError(f"engine {choice!r} is not one of {', '.join(CHOICES)}")
     if choice == "auto":
-        return "onnxruntime" if device.type == "cpu" and onnxruntime_installed() else "torch"
-    if choice == "onnxruntime":
+        if device.type != "cpu" or not onnxruntime_installed():
+            return "torch"
+        return INT8 if int8_calibrated and int8_products_exact() else "onnxruntime"
+    if choice in ("onnxruntime", INT8):
         if device.type != "cpu":
-            raise EngineError(f"the onnxruntime engine runs on the CPU only, not on {device.type}")
+            raise EngineError(f"the {choice} engine runs on the CPU only, not on {device.type}")
         if not onnxruntime_installed():
-            raise EngineError("the onnxruntime engine needs the onnxruntime package, which is not installed")
+            raise EngineError(f"the {choice} engine needs the onnxruntime package, which is not installed")
+    if choice == INT8 and not int8_calibrated:
+        raise EngineError("the weights carry no int8 calibration (`python -m ml export --int8` adds one)")
+    if choice == INT8 and not int8_products_exact():
+        raise EngineError("this CPU has no VNNI, so int8 products could saturate; use onnxruntime (fp32)")
     return choice
 
 
 def build_engine(
-    name: str, model: PaperCNN, device: torch.device, source_sha256: str, threads: int = 0
+    name: str,
+    model: PaperCNN,
+    device: torch.device,
+    source_sha256: str,
+    threads: int = 0,
+    int8: Int8Calibration | None = None,
 ) -> Engine:
     """The engine ``name`` (from :func:`resolve_engine`) for ``model``; ``threads`` 0: its default."""
     if name == "onnxruntime":
         return OnnxRuntimeEngine(model, source_sha256, threads)
+    if name == INT8:
+        if int8 is None:
+            raise EngineError("the int8 engine needs the weights' int8 calibration")
+        return OnnxRuntimeEngine(model, source_sha256, threads, int8)
     if name == "torch":
         return TorchEngine(model, device)
     raise EngineError(f"unknown engine {name!r}")
@@ -95,14 +131,15 @@ class TorchEngine:
 
 
 class OnnxRuntimeEngine:
-    name = "onnxruntime"
-
-    def __init__(self, model: PaperCNN, source_sha256: str, threads: int = 0) -> None:
+    def __init__(
+        self, model: PaperCNN, source_sha256: str, threads: int = 0, int8: Int8Calibration | None = None
+    ) -> None:
         if not onnxruntime_installed():
             raise EngineError("the onnxruntime engine needs the onnxruntime package, which is not installed")
         import onnxruntime as ort
 
         model = model.to("cpu").eval()
+        self.name = INT8 if int8 is not None else "onnxruntime"
         self.device = torch.device("cpu")
         self.source_sha256 = source_sha256
         self._fc1 = model.fc1.weight.detach().clone()
@@ -120,14 +157,17 @@ class OnnxRuntimeEngine:
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.log_severity_level = 3
         self.session = ort.InferenceSession(
-            build_onnx(model, source_sha256), sess_options=options, providers=["CPUExecutionProvider"]
+            build_onnx(model, source_sha256, int8), sess_options=options, providers=["CPUExecutionProvider"]
         )
         recorded = self.session.get_modelmeta().custom_metadata_map.get(SOURCE_KEY)
         if recorded != source_sha256:
             raise EngineError(
                 f"the ONNX model was built from weights {recorded!r}, not from the served {source_sha256!r}"
             )
-        logger.info("onnxruntime engine built", extra={"sha256": source_sha256, "threads": threads})
+        logger.info(
+            "onnxruntime engine built",
+            extra={"engine": self.name, "sha256": source_sha256, "threads": threads},
+        )
 
     def predict(
         self,

@@ -3,7 +3,8 @@
 The metadata records everything needed to use the file without the training code: the classes in output
 order, the architecture, the preprocessing, the temperature, the version, the training configuration, the
 data manifest's hash and the validation metrics. A file may also carry its input assessment (the ``gate``
-header and the ``gate.*`` tensors, :mod:`ml.model.gate`); one without it still loads, with ``gate=None``.
+header and the ``gate.*`` tensors, :mod:`ml.model.gate`; one without it still loads, with ``gate=None``)
+and an int8 calibration for the CPU engine (the ``int8`` header, :mod:`ml.model.int8`).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from safetensors.torch import load_file, save_file
 
 from ml.model.cnn import MODELS, PaperCNN, build_model
 from ml.model.gate import TENSOR_PREFIX, Gate, GateConfig
+from ml.model.int8 import Int8Calibration
 from ml.preprocessing import PreprocessSpec
 
 FORMAT = "cxr-weights/1"
@@ -86,6 +88,7 @@ class LoadedWeights:
     metadata: WeightsMetadata
     sha256: str
     gate: Gate | None = None
+    int8: Int8Calibration | None = None
 
 
 def file_sha256(path: Path) -> str:
@@ -97,14 +100,21 @@ def file_sha256(path: Path) -> str:
 
 
 def save_weights(
-    path: Path, model: torch.nn.Module, metadata: WeightsMetadata, gate: Gate | None = None
+    path: Path,
+    model: torch.nn.Module,
+    metadata: WeightsMetadata,
+    gate: Gate | None = None,
+    int8: Int8Calibration | None = None,
 ) -> str:
-    """Write ``model``'s state dict with ``metadata`` (and the gate, if any); returns the file's sha256."""
+    """Write ``model``'s state dict with ``metadata`` (and the gate and int8 calibration, if any); returns
+    the file's sha256."""
     state = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
     header = metadata.to_header()
     if gate is not None:
         state.update(gate.to_tensors())
         header["gate"] = gate.config.to_json()
+    if int8 is not None:
+        header["int8"] = int8.to_json()
     path.parent.mkdir(parents=True, exist_ok=True)
     save_file(state, str(path), metadata=header)
     return file_sha256(path)
@@ -148,6 +158,7 @@ def load_weights(path: Path, expected_classes: list[str] | None = None) -> Loade
         raise WeightsError(f"{path.name}: cannot read tensors: {exc}") from exc
     gate_tensors = {k: tensors.pop(k) for k in [k for k in tensors if k.startswith(TENSOR_PREFIX)]}
     gate = _load_gate(header.get("gate"), gate_tensors)
+    int8 = _load_int8(header.get("int8"))
     expected = model.state_dict()
     missing = sorted(set(expected) - set(tensors))
     unexpected = sorted(set(tensors) - set(expected))
@@ -164,7 +175,10 @@ def load_weights(path: Path, expected_classes: list[str] | None = None) -> Loade
             raise WeightsError(f"tensor {name} holds non-finite values")
     model.load_state_dict(tensors)
     model.eval()
-    return LoadedWeights(model=model, metadata=metadata, sha256=file_sha256(path), gate=gate)
+    convs = sum(isinstance(m, torch.nn.Conv2d) for m in model.body)
+    if int8 is not None and len(int8.activation_max) != convs:
+        raise WeightsError(f"the int8 calibration covers {len(int8.activation_max)} of {convs} convolutions")
+    return LoadedWeights(model=model, metadata=metadata, sha256=file_sha256(path), gate=gate, int8=int8)
 
 
 def _load_gate(config: str | None, tensors: dict[str, torch.Tensor]) -> Gate | None:
@@ -179,3 +193,12 @@ def _load_gate(config: str | None, tensors: dict[str, torch.Tensor]) -> Gate | N
     if not all(torch.isfinite(t.float()).all() for t in tensors.values()):
         raise WeightsError("the gate holds non-finite values")
     return gate
+
+
+def _load_int8(text: str | None) -> Int8Calibration | None:
+    if text is None:
+        return None
+    try:
+        return Int8Calibration.from_json(text)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise WeightsError(f"invalid int8 calibration: {exc}") from exc

@@ -109,7 +109,7 @@ def test_the_graph_records_the_weights_hash_and_a_graph_from_other_weights_is_re
         onnx_graph.SOURCE_KEY: SHA
     }
     other = onnx_graph.build_onnx(model, "cd" * 32)
-    monkeypatch.setattr(runtime, "build_onnx", lambda model, sha: other)
+    monkeypatch.setattr(runtime, "build_onnx", lambda model, sha, int8=None: other)
 
     with pytest.raises(EngineError, match="not from the served"):
         OnnxRuntimeEngine(model, SHA, threads=1)

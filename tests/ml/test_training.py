@@ -118,6 +118,26 @@ def test_evaluate_and_export_work_on_a_trained_file(manifest_dataset: Path, tmp_
     release = tmp_path / "release.safetensors"
     run(["export", "--weights", str(out / "model.safetensors"), "--out", str(release), "--version", "9.9.9"])
     assert load_weights(release).metadata.version == "9.9.9"
+    assert load_weights(release).int8 is None
+    calibrated = tmp_path / "int8.safetensors"
+    split = ["--split", str(out / "split.csv")]
+    run(
+        [
+            "export",
+            "--weights",
+            str(release),
+            "--out",
+            str(calibrated),
+            "--version",
+            "9.9.10",
+            "--int8",
+            str(manifest_dataset),
+            *split,
+        ]
+    )
+    int8 = load_weights(calibrated).int8
+    assert int8 is not None and len(int8.activation_max) == 8
+    assert int8.calibrated["images"] > int8.calibrated["validation_images"] > 0
 
 
 @pytest.mark.slow

@@ -1,20 +1,24 @@
-"""CXR_ENGINE: the service answers the same with torch and with ONNX Runtime, and says which one runs."""
+"""CXR_ENGINE: the service answers the same with torch and with ONNX Runtime (in int8: nearly the same),
+and says which one runs."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 import torch
 
+from ml.engine import runtime
 from service.device import StartupError, model_threads, resolve_engine
 from service.settings import Settings
 from tests.service.test_contract import overlay_image
 from tests.support.app import serve
 from tests.support.images import multipart, png_bytes
+from tests.support.weights import random_int8, write_random_weights
 
 pytestmark = pytest.mark.anyio
 
@@ -43,6 +47,22 @@ async def test_torch_and_onnxruntime_give_the_same_answers_and_overlays(
         pixels = np.asarray(overlay_image(ours), dtype=np.int16)
         expected = np.asarray(overlay_image(theirs), dtype=np.int16)
         assert np.abs(pixels - expected).max() <= 2
+
+
+async def test_weights_with_an_int8_calibration_are_served_in_int8_close_to_fp32(
+    make_settings: Callable[..., Settings], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(runtime, "int8_products_exact", lambda: True)
+    weights = write_random_weights(tmp_path / "int8.safetensors", int8=random_int8())
+    fp32, _ = await answers(make_settings(weights_path=weights, engine="onnxruntime"))
+
+    int8, int8_metrics = await answers(make_settings(weights_path=weights))
+
+    assert 'engine="onnxruntime-int8"' in int8_metrics
+    for ours, theirs in zip(int8, fp32, strict=True):
+        assert ours["label"] == theirs["label"]
+        assert ours["probabilities"] == pytest.approx(theirs["probabilities"], abs=0.05)
+        assert ours["assessment"]["in_scope"] == theirs["assessment"]["in_scope"]
 
 
 def test_onnxruntime_on_a_gpu_is_a_startup_error_naming_the_setting() -> None:

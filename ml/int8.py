@@ -1,0 +1,85 @@
+"""Calibrating the CPU engine's int8 model (:class:`~ml.model.int8.Int8Calibration`).
+
+``python -m ml export ... --int8 DATA --split SPLIT`` stores the calibration in the weights file;
+``python -m bench.int8_probe`` measures how often the int8 model's labels agree with fp32's.
+
+The calibration images are validation images: each one clean, and every eighth one under each robustness
+shift at severity 2 (:mod:`ml.shifts`), so that the activation ranges cover other acquisition styles too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ml.data import decode_gray, select_samples
+from ml.model import PaperCNN
+from ml.model.int8 import DEFAULT_FP32_CONVS, Int8Calibration, activation_maxima
+from ml.preprocessing import PreprocessSpec, eval_transform
+from ml.robustness import shift_rng
+from ml.shifts import SHIFTS, apply_shift
+
+CALIBRATION_SEVERITY = 2
+SHIFTED_EVERY = 8
+
+
+def validation_images(data: Path, split: Path, limit: int) -> list[np.ndarray]:
+    """About ``limit`` validation images of ``split``, decoded as for training (grayscale in [0, 1])."""
+    samples, _ = select_samples(data, split, "val", limit, 0)
+    return [decode_gray(sample.path) for sample in samples]
+
+
+def model_inputs(
+    images: Sequence[np.ndarray], spec: PreprocessSpec, shift: str | None = None, severity: int = 0
+) -> np.ndarray:
+    """``images`` (optionally under ``shift``, drawn as the robustness suite draws it) -> model inputs."""
+    out = []
+    for i, image in enumerate(images):
+        if shift is not None:
+            image = apply_shift(image, shift, severity, shift_rng(0, shift, severity, i))
+        out.append(eval_transform(torch.from_numpy(image), spec).numpy())
+    return np.stack(out)
+
+
+def calibration_inputs(
+    images: Sequence[np.ndarray], spec: PreprocessSpec, shifts: Sequence[str] = tuple(SHIFTS)
+) -> np.ndarray:
+    """Every image clean, and every eighth one under each of ``shifts`` at severity 2."""
+    shifted = [model_inputs(images[::SHIFTED_EVERY], spec, name, CALIBRATION_SEVERITY) for name in shifts]
+    return np.concatenate([model_inputs(images, spec), *shifted])
+
+
+def calibrate(
+    model: PaperCNN,
+    inputs: np.ndarray,
+    fp32_convs: Sequence[int] = DEFAULT_FP32_CONVS,
+    weight_bits: int = Int8Calibration.weight_bits,
+    activation_bits: int = Int8Calibration.activation_bits,
+    described: dict[str, object] | None = None,
+) -> Int8Calibration:
+    """The largest activation of each ReLU over ``inputs``, with the int8 choices, as one record."""
+    batches = (torch.from_numpy(inputs[i : i + 32]) for i in range(0, len(inputs), 32))
+    return Int8Calibration(
+        activation_maxima(model, batches),
+        fp32_convs=tuple(fp32_convs),
+        weight_bits=weight_bits,
+        activation_bits=activation_bits,
+        calibrated={"images": len(inputs), **(described or {})},
+    )
+
+
+def calibrate_on(
+    model: PaperCNN, spec: PreprocessSpec, data: Path, split: Path, limit: int = 300
+) -> Int8Calibration:
+    """:func:`calibrate` on about ``limit`` validation images of ``split`` and their shifted copies."""
+    images = validation_images(data, split, limit)
+    inputs = calibration_inputs(images, spec)
+    described = {
+        "validation_images": len(images),
+        "shifted": f"every {SHIFTED_EVERY}th, under each of {len(SHIFTS)} shifts at severity "
+        f"{CALIBRATION_SEVERITY}",
+    }
+    return calibrate(model, inputs, described=described)
