@@ -8,7 +8,8 @@ a PNG from Pillow, JSON from Flask. It serves the same weights with the same dec
 the service, so that only the serving differs.
 
 The benchmark's only: nothing in the service imports it. The weights come from ``CXR_WEIGHTS_PATH`` (as
-:class:`tests.support.live.LiveServer` passes settings) or ``--weights``.
+:class:`tests.support.live.LiveServer` passes settings) or ``--weights``, the device from ``CXR_DEVICE``
+(``auto``: CUDA when there is one).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from pytorch_grad_cam.utils.image import show_cam_on_image
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 
 from ml.decoding import ALL_KINDS, DecodeLimits, decode_image
+from ml.device import resolve_device
 from ml.model import load_weights
 from ml.preprocessing import eval_transform
 
@@ -37,9 +39,13 @@ DEFAULT_WEIGHTS = Path(__file__).resolve().parents[1] / "weights" / "cxr-paper-c
 _LIMITS = DecodeLimits(max_pixels=50_000_000, min_side=1)
 
 
-def create_peer(weights: Path) -> Flask:
+def create_peer(weights: Path, device: torch.device) -> Flask:
     loaded = load_weights(weights)
-    model, spec, classes = loaded.model.eval(), loaded.metadata.preprocessing, loaded.metadata.classes
+    model, spec, classes = (
+        loaded.model.to(device).eval(),
+        loaded.metadata.preprocessing,
+        loaded.metadata.classes,
+    )
     cam = GradCAM(model=model, target_layers=[model.body[-1]])
     model_lock = threading.Lock()
     app = Flask(__name__)
@@ -54,7 +60,7 @@ def create_peer(weights: Path) -> Flask:
         if upload is None:
             return jsonify(error="no file"), 400
         gray = decode_image(upload.read(), _LIMITS, allowed=ALL_KINDS, measure_colour=False).pixels
-        x = eval_transform(torch.from_numpy(gray), spec)[None]
+        x = eval_transform(torch.from_numpy(gray), spec)[None].to(device)
         wanted = request.args.get("gradcam", "true") == "true"
         with model_lock:
             with torch.no_grad():
@@ -66,7 +72,7 @@ def create_peer(weights: Path) -> Flask:
             "probabilities": dict(zip(classes, map(float, probabilities), strict=True)),
         }
         if heatmap is not None:
-            picture = np.clip(x[0, 0].numpy() * spec.std + spec.mean, 0.0, 1.0)
+            picture = np.clip(x[0, 0].cpu().numpy() * spec.std + spec.mean, 0.0, 1.0)
             rgb = np.repeat(picture[:, :, None], 3, axis=2).astype(np.float32)
             buffer = io.BytesIO()
             Image.fromarray(show_cam_on_image(rgb, heatmap, use_rgb=True)).save(buffer, format="PNG")
@@ -84,7 +90,8 @@ def main(argv: list[str] | None = None) -> None:
         "--weights", type=Path, default=Path(os.environ.get("CXR_WEIGHTS_PATH", DEFAULT_WEIGHTS))
     )
     args = parser.parse_args(argv)
-    create_peer(args.weights).run(host=args.host, port=args.port, threaded=True)
+    device = resolve_device(os.environ.get("CXR_DEVICE", "auto"), setting="CXR_DEVICE")
+    create_peer(args.weights, device).run(host=args.host, port=args.port, threaded=True)
 
 
 if __name__ == "__main__":
