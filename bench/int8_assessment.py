@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from bench.inputs import DEFAULT_DATA_DIR
+from bench.int8_probe import add_validation_arguments
 from ml.decoding import DecodeLimits
 from ml.engine import INT8, build_engine
 from ml.int8 import validation_images
@@ -31,7 +31,6 @@ from ml.robustness import shift_rng
 from ml.shifts import SEVERITIES, apply_shift
 from service.pipeline import Pipeline
 from service.runner import Answer, ModelRunner, WorkItem
-from tests.support.live import REPO
 
 DEFAULT_SHIFTS = ("contrast", "bit16_window", "gaussian_noise", "zoom_out_black")
 
@@ -84,10 +83,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.ArgumentDefaultsHelpFormatter
     )
-    parser.add_argument("--weights", type=Path, default=REPO / "weights" / "cxr-paper-cnn.safetensors")
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA_DIR)
-    parser.add_argument("--split", type=Path, default=REPO / "weights" / "validation" / "split.csv")
-    parser.add_argument("--limit", type=int, default=300, help="validation images (about)")
+    add_validation_arguments(parser)
     parser.add_argument("--shifts", nargs="*", default=list(DEFAULT_SHIFTS), help="robustness shifts too")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args(argv)

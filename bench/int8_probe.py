@@ -21,7 +21,7 @@ import torch
 
 from bench.inputs import DEFAULT_DATA_DIR
 from ml.engine.graph import INPUT, LOGITS, build_onnx
-from ml.int8 import calibrate, calibration_inputs, model_inputs, validation_images
+from ml.int8 import calibrate, model_inputs, shifted_copies, validation_images
 from ml.model import load_weights
 from ml.model.int8 import DEFAULT_FP32_CONVS, Int8Calibration
 from ml.shifts import SEVERITIES, SHIFTS
@@ -57,14 +57,19 @@ def latency_ms(sess: Any, shape: Sequence[int], seconds: float) -> float:
     return 1000 * sorted(times)[len(times) // 2]
 
 
-def main(argv: list[str] | None = None) -> dict[str, Any]:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.ArgumentDefaultsHelpFormatter
-    )
+def add_validation_arguments(parser: argparse.ArgumentParser) -> None:
+    """The weights to compare and the validation images to compare them on."""
     parser.add_argument("--weights", type=Path, default=REPO / "weights" / "cxr-paper-cnn.safetensors")
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA_DIR)
     parser.add_argument("--split", type=Path, default=REPO / "weights" / "validation" / "split.csv")
     parser.add_argument("--limit", type=int, default=300, help="validation images (about)")
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
+    add_validation_arguments(parser)
     parser.add_argument("--shifts", nargs="*", default=list(SHIFTS), help="robustness shifts to compare on")
     parser.add_argument(
         "--calibrate-shifted",
@@ -90,7 +95,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     spec = loaded.metadata.preprocessing
     images = validation_images(args.data, args.split, args.limit)
     clean = model_inputs(images, spec)
-    calibration = calibration_inputs(images, spec, args.shifts) if args.calibrate_shifted else clean
+    calibration = clean
+    if args.calibrate_shifted:
+        calibration = np.concatenate([clean, shifted_copies(images, spec, args.shifts)])
     fp32 = build_onnx(loaded.model, loaded.sha256)
     calibration_record = calibrate(
         loaded.model, calibration, args.fp32_convs, args.weight_bits, args.activation_bits

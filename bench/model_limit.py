@@ -1,8 +1,8 @@
 """The model's own limit: forward (+ head-only Grad-CAM) images/s in-process, no HTTP, no decoding.
 
 Measured for each engine (:mod:`ml.engine`): torch eager, the reference the report's ratios use, and on
-the CPU ONNX Runtime, in fp32 and, when the weights carry an int8 calibration, in int8 (what the service
-runs there by default).
+the CPU ONNX Runtime, in fp32 and, where the service would run it (:func:`ml.engine.resolve_engine`'s
+``auto``), in int8.
 
 ``python -m bench.model_limit [--weights FILE] [--device cpu|cuda] [--batch-sizes 1 32] [--seconds 3]``
 """
@@ -18,6 +18,7 @@ from typing import Any
 import torch
 
 from ml.engine import INT8, Engine, build_engine, onnxruntime_installed
+from ml.engine.runtime import int8_products_exact
 from ml.model import build_model, load_weights
 from service.allocator import keep_freed_memory
 
@@ -87,7 +88,7 @@ def load(weights: Path | None, device_type: str) -> list[Engine]:
         model, sha256 = build_model("paper_cnn").eval(), "random"
     names = [REFERENCE]
     if device.type == "cpu" and onnxruntime_installed():
-        names += ["onnxruntime", *([INT8] if int8 else [])]
+        names += ["onnxruntime", *([INT8] if int8 and int8_products_exact() else [])]
     threads = torch.get_num_threads()
     return [build_engine(name, model, device, sha256, threads, int8) for name in names]
 

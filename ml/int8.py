@@ -44,12 +44,13 @@ def model_inputs(
     return np.stack(out)
 
 
-def calibration_inputs(
+def shifted_copies(
     images: Sequence[np.ndarray], spec: PreprocessSpec, shifts: Sequence[str] = tuple(SHIFTS)
 ) -> np.ndarray:
-    """Every image clean, and every eighth one under each of ``shifts`` at severity 2."""
-    shifted = [model_inputs(images[::SHIFTED_EVERY], spec, name, CALIBRATION_SEVERITY) for name in shifts]
-    return np.concatenate([model_inputs(images, spec), *shifted])
+    """Every eighth image under each of ``shifts`` at severity 2: the calibration's shifted part."""
+    return np.concatenate(
+        [model_inputs(images[::SHIFTED_EVERY], spec, name, CALIBRATION_SEVERITY) for name in shifts]
+    )
 
 
 def calibrate(
@@ -76,7 +77,7 @@ def calibrate_on(
 ) -> Int8Calibration:
     """:func:`calibrate` on about ``limit`` validation images of ``split`` and their shifted copies."""
     images = validation_images(data, split, limit)
-    inputs = calibration_inputs(images, spec)
+    inputs = np.concatenate([model_inputs(images, spec), shifted_copies(images, spec)])
     described = {
         "validation_images": len(images),
         "shifted": f"every {SHIFTED_EVERY}th, under each of {len(SHIFTS)} shifts at severity "
