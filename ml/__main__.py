@@ -51,6 +51,15 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--device", choices=DEVICES, default="auto", help="where to train")
     train.add_argument("--resume", type=Path, help="a checkpoint.ckpt.safetensors to continue from")
     train.add_argument(
+        "--monitor",
+        type=Path,
+        help="a test set (e.g. ../shared/data/external-dev) reported per source after every epoch; "
+        "never trained on, never used to choose the epoch",
+    )
+    train.add_argument(
+        "--cache", type=Path, help="folder keeping the decoded images, so the next run skips decoding"
+    )
+    train.add_argument(
         "--set",
         action="append",
         default=[],
@@ -161,7 +170,7 @@ def _dispatch(args: argparse.Namespace) -> None:
             "seed": args.seed,
         }
         cfg = cfg.replace(**{k: v for k, v in given.items() if v is not None})
-        train.main(cfg, args.data, args.out, args.device, args.resume)
+        train.main(cfg, args.data, args.out, args.device, args.resume, args.monitor, args.cache)
     elif args.command == "evaluate":
         from ml import evaluate
 

@@ -3,7 +3,9 @@
 Two layouts are read:
 
 * the shared copy: ``<root>/manifest.csv`` with columns ``file,label,group`` (paths relative to root);
-  its ``group`` column joins duplicates, so the split is made by group, never by image;
+  its ``group`` column joins duplicates, so the split is made by group, never by image. A test set such as
+  ``external-dev`` has no ``group`` (each image is its own) but a ``source_repo``: each sample's ``source``
+  is then its file prefix (``sbu-...`` -> ``sbu``), so that results can be read per source;
 * the Kaggle download: ``COVID-19_Radiography_Dataset/<class>/images/*.png`` (``root`` may be that folder
   or its parent); ``masks/`` and classes we do not predict (``Lung_Opacity``) are ignored. It has no
   duplicate groups, so each image is its own group.
@@ -44,6 +46,8 @@ class Sample:
     path: Path
     label: int
     group: str
+    source: str = ""
+    """Where the image comes from (a test set's file prefix), for per-source reports; empty if unknown."""
 
     def key(self, root: Path) -> str:
         return self.path.relative_to(root).as_posix()
@@ -68,7 +72,9 @@ def _from_manifest(root: Path) -> Dataset:
         for row in csv.DictReader(fh):
             if row["label"] not in CLASSES:
                 continue
-            samples.append(Sample(root / row["file"], CLASSES.index(row["label"]), row["group"]))
+            source = Path(row["file"]).name.split("-")[0] if row.get("source_repo") else ""
+            group = row.get("group") or row["file"]
+            samples.append(Sample(root / row["file"], CLASSES.index(row["label"]), group, source))
     digest = hashlib.sha256(manifest.read_bytes()).hexdigest()
     return Dataset(root, samples, digest, "manifest")
 

@@ -3,11 +3,13 @@
 Writes ``metrics.json`` (accuracy, per-class precision/recall/F1/support/ROC AUC, confusion matrix, ECE
 before and after the file's temperature), PNG plots and ``report.md`` beside the paper's figures. For a
 file that carries an input assessment, also ``gate.json``, ``gate.md`` (appended to ``report.md``) and
-``risk_coverage.png`` (:mod:`ml.gate.evaluate`).
+``risk_coverage.png`` (:mod:`ml.gate.evaluate`). A test set whose manifest names its sources (such as
+``external-dev``) is also reported per source (:mod:`ml.sources`).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from pathlib import Path
@@ -23,23 +25,33 @@ from ml.device import resolve_device
 from ml.model import load_weights
 from ml.outputs import write_eval_outputs
 from ml.preprocessing import PreprocessSpec, eval_batch
+from ml.sources import has_sources, per_source, render_sources
 
 logger = logging.getLogger(__name__)
 
 
 @torch.no_grad()
 def evaluate(
-    model: nn.Module, images: torch.Tensor, spec: PreprocessSpec, device: torch.device, batch_size: int = 256
+    model: nn.Module,
+    images: torch.Tensor,
+    spec: PreprocessSpec,
+    device: torch.device,
+    batch_size: int = 256,
+    bf16: bool = False,
 ) -> np.ndarray:
-    """Logits ``[N, classes]`` (float32) for cached images, center-cropped exactly as in serving."""
+    """Logits ``[N, classes]`` (float32) for cached images, center-cropped exactly as in serving.
+
+    On a GPU, and on the CPU with ``bf16`` (training's per-epoch check), the model runs in bfloat16.
+    """
     model.eval()
     cuda = device.type == "cuda"
+    half = cuda or bf16
     out = []
     for start in range(0, len(images), batch_size):
         x = eval_batch(images[start : start + batch_size].to(device).float(), spec)
         if cuda:
             x = x.contiguous(memory_format=torch.channels_last)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cuda):
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=half):
             out.append(model(x).float().cpu())
     return torch.cat(out).numpy() if out else np.zeros((0, len(CLASSES)), dtype=np.float32)
 
@@ -66,6 +78,12 @@ def main(
     logits = evaluate(model, images, spec, dev)
     title = f"Evaluation of {weights.name} on {len(samples)} images"
     metrics = write_eval_outputs(out, logits, labels, loaded.metadata.temperature, title)
+    if has_sources(samples):
+        sources = [s.source for s in samples]
+        metrics["sources"] = per_source(logits, labels, sources, loaded.metadata.temperature)
+        (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+        with (out / "report.md").open("a") as fh:
+            fh.write("\n" + render_sources(metrics["sources"]))
     logger.info("accuracy %.4f on %d images; wrote %s", metrics["accuracy"], len(samples), out)
     if loaded.gate is not None:
         from ml.gate.data import decode_samples

@@ -17,8 +17,9 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-STANDARDIZE = ("none", "percentile")
+STANDARDIZE = ("none", "percentile", "equalize")
 PERCENTILES = (0.01, 0.99)
+EQUALIZE_BINS = 256
 
 
 @dataclass(frozen=True)
@@ -32,8 +33,10 @@ class PreprocessSpec:
     channels: int = 3
     interpolation: str = "bilinear-antialias"
     standardize: str = "none"
-    """``none``, or ``percentile``: stretch each image's 1st-99th percentile (of the resized image, before
-    the crop) to [0, 1], so a different window, contrast or detector gain maps to the same input."""
+    """``none``; ``percentile``: stretch each image's 1st-99th percentile (of the resized image, before
+    the crop) to [0, 1], so a different window, contrast or detector gain maps to the same input;
+    ``equalize``: histogram equalisation, so any monotone change of the intensities (gamma, window,
+    another detector's response curve) maps to the same input."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -77,17 +80,50 @@ def resize_shorter(images: torch.Tensor, size: int) -> torch.Tensor:
     return F.interpolate(images, size=out, mode="bilinear", antialias=True, align_corners=False)
 
 
-def standardize(images: torch.Tensor, spec: PreprocessSpec) -> torch.Tensor:
-    """Per-image intensity standardisation of ``[N, C, H, W]`` in [0, 1], as ``spec.standardize`` says."""
-    if spec.standardize == "none":
-        return images
-    q = torch.tensor(PERCENTILES, device=images.device, dtype=torch.float32)
-    lo, hi = torch.quantile(images.flatten(1).float(), q, dim=1)[:, :, None, None, None]
+def percentiles(flat: torch.Tensor, qs: tuple[float, ...]) -> torch.Tensor:
+    """Linear-interpolated quantiles ``[len(qs), N]`` of each row of ``flat`` ``[N, M]``.
+
+    The same values as ``torch.quantile``, by sorting: ``torch.quantile`` refuses more than 2^24 elements,
+    and an accepted upload can be larger than that after the resize.
+    """
+    ordered = flat.float().sort(dim=1).values
+    last = ordered.shape[1] - 1
+    rows = []
+    for q in qs:
+        pos = q * last
+        lo = math.floor(pos)
+        hi = min(lo + 1, last)
+        rows.append(ordered[:, lo] + (ordered[:, hi] - ordered[:, lo]) * (pos - lo))
+    return torch.stack(rows)
+
+
+def _stretch(images: torch.Tensor) -> torch.Tensor:
+    lo, hi = percentiles(images.flatten(1), PERCENTILES)[:, :, None, None, None]
     # A (nearly) flat image has no range to stretch; it is left as it is rather than blown up.
     flat = (hi - lo) < 1e-3
     lo = torch.where(flat, torch.zeros_like(lo), lo)
     span = torch.where(flat, torch.ones_like(hi), hi - lo)
-    return ((images - lo) / span).clamp_(0, 1).to(images.dtype)
+    return ((images.float() - lo) / span).clamp_(0, 1)
+
+
+def _equalize(images: torch.Tensor) -> torch.Tensor:
+    # Each pixel becomes the share of its image's pixels below its bin plus half its own bin (mid-rank), so a
+    # flat image maps to 0.5 and no bin is special-cased.
+    n = images.shape[0]
+    bins = (images.float() * (EQUALIZE_BINS - 1)).round_().long().clamp_(0, EQUALIZE_BINS - 1).flatten(1)
+    hist = torch.zeros(n, EQUALIZE_BINS, device=images.device).scatter_add_(
+        1, bins, torch.ones_like(bins, dtype=torch.float32)
+    )
+    below = hist.cumsum(1) - hist / 2
+    return (below / bins.shape[1]).gather(1, bins).view(images.shape)
+
+
+def standardize(images: torch.Tensor, spec: PreprocessSpec) -> torch.Tensor:
+    """Per-image intensity standardisation of ``[N, C, H, W]`` in [0, 1], as ``spec.standardize`` says."""
+    if spec.standardize == "none":
+        return images
+    out = _stretch(images) if spec.standardize == "percentile" else _equalize(images)
+    return out.to(images.dtype)
 
 
 def center_offsets(height: int, width: int, crop: int) -> tuple[int, int]:

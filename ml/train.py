@@ -15,7 +15,6 @@ import os
 import random
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -26,25 +25,17 @@ from torch import nn
 from ml.checkpoint import TrainState, load_checkpoint, save_checkpoint
 from ml.classes import CLASSES
 from ml.config import TrainConfig
-from ml.data import decode_all, discover, split_by_group, stratified_limit, write_split
 from ml.distributed import Dist, setup_distributed
 from ml.evaluate import evaluate
-from ml.model import PaperCNN, build_model
+from ml.model import PaperCNN, build_model, load_weights
 from ml.outputs import finalize_run
-from ml.preprocessing import PreprocessSpec, train_augment
+from ml.preprocessing import PreprocessSpec, standardize, train_augment
 from ml.shift_augment import ShiftAugmenter
+from ml.sources import per_source
+from ml.style import MixStyle, histogram_match
+from ml.train_data import MonitorSet, TrainData, epoch_order, load_data, load_monitor
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass
-class TrainData:
-    train_x: torch.Tensor
-    train_y: torch.Tensor
-    val_x: torch.Tensor
-    val_y: torch.Tensor
-    manifest_sha256: str
-    split_sha256: str
 
 
 def seed_everything(seed: int) -> None:
@@ -53,37 +44,16 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def load_data(cfg: TrainConfig, data_dir: Path, out: Path, spec: PreprocessSpec, env: Dist) -> TrainData:
-    """Find the images, split them by group, write the split, decode everything once onto the device."""
-    dataset = discover(data_dir)
-    samples = stratified_limit(dataset.samples, cfg.limit, cfg.seed) if cfg.limit else dataset.samples
-    train, val = split_by_group(samples, cfg.val_fraction, cfg.seed)
-    # Every rank draws the same split; only the main one writes it (the others never read it back).
-    split_sha = write_split(out / "split.csv", dataset.root, train, val) if env.main else ""
-    workers = min(16, os.cpu_count() or 1)
-    start = time.perf_counter()
-    train_x = decode_all(train, spec, workers).to(env.device)
-    val_x = decode_all(val, spec, workers).to(env.device)
-    logger.info(
-        "decoded %d train + %d val images in %.1f s", len(train), len(val), time.perf_counter() - start
-    )
-    train_y = torch.tensor([s.label for s in train], device=env.device)
-    val_y = torch.tensor([s.label for s in val], device=env.device)
-    return TrainData(train_x, train_y, val_x, val_y, dataset.manifest_sha256, split_sha)
+def cpu_bf16_supported() -> bool:
+    """Whether this CPU runs bfloat16 convolutions natively (oneDNN on AVX-512 BF16 or AMX)."""
+    return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
 
 
-def _epoch_order(cfg: TrainConfig, labels: torch.Tensor, epoch: int, env: Dist) -> torch.Tensor:
-    gen = torch.Generator().manual_seed(cfg.seed * 1000 + epoch)
-    n = len(labels)
-    if cfg.balanced_sampling:
-        counts = torch.bincount(labels.cpu(), minlength=len(CLASSES)).float()
-        weights = (1.0 / counts)[labels.cpu()]
-        order = torch.multinomial(weights, n, replacement=True, generator=gen)
-    else:
-        order = torch.randperm(n, generator=gen)
-    # Every rank must take the same number of steps, or DDP waits forever on the last one.
-    order = order[: n - n % env.world]
-    return order[env.rank :: env.world]
+def warm_start(model: PaperCNN, path: str) -> None:
+    """Copy a weights file's tensors into ``model`` (the same architecture), as the run's starting point."""
+    loaded = load_weights(Path(path))
+    model.load_state_dict(loaded.model.state_dict())
+    logger.info("warm start from %s (version %s)", path, loaded.metadata.version)
 
 
 def _update_ema(ema: nn.Module, model: nn.Module, decay: float) -> None:
@@ -102,12 +72,16 @@ def train_one_epoch(
     epoch: int,
     env: Dist,
     ema: nn.Module | None,
+    bf16: bool,
 ) -> dict[str, float]:
     model.train()
     for group in optimizer.param_groups:
         group["lr"] = cfg.lr_at(epoch)
-    order = _epoch_order(cfg, data.train_y, epoch, env).to(env.device)
+    order = epoch_order(cfg, data.train_y, epoch, env).to(env.device)
     gen = torch.Generator(device=env.device).manual_seed(cfg.seed * 7919 + epoch * 31 + env.rank)
+    mix = MixStyle(cfg.mixstyle, cfg.mixstyle_alpha, cfg.mixstyle_blocks, cfg.seed) if cfg.mixstyle else None
+    if mix is not None:
+        mix.reseed(cfg.seed * 7919 + env.rank, epoch)
     cuda = env.device.type == "cuda"
     total_loss = torch.zeros((), device=env.device)
     correct = torch.zeros((), device=env.device)
@@ -118,12 +92,16 @@ def train_one_epoch(
     )
     for start in _progress(steps, f"epoch {epoch + 1}/{cfg.epochs}", env):
         idx = order[start : start + cfg.batch_size]
-        x = train_augment(data.train_x[idx].float(), spec, gen, cfg.rotate_degrees, cfg.contrast)
+        x = data.train_x[idx].float()
+        if cfg.histogram_match > 0:
+            # Standardised again, as serving would standardise an image that arrived with these intensities.
+            x = standardize(histogram_match(x, cfg.histogram_match, gen), spec)
+        x = train_augment(x, spec, gen, cfg.rotate_degrees, cfg.contrast)
         y = data.train_y[idx]
-        if cuda:
+        if cuda or bf16:
             x = x.contiguous(memory_format=torch.channels_last)
-        with torch.autocast(env.device.type, dtype=torch.bfloat16, enabled=cuda):
-            logits = model(x)
+        with torch.autocast(env.device.type, dtype=torch.bfloat16, enabled=cuda or bf16):
+            logits = model(x, mix=mix)
             loss = F.cross_entropy(logits.float(), y, label_smoothing=cfg.label_smoothing)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()  # type: ignore[no-untyped-call]
@@ -155,17 +133,54 @@ def _write_history(path: Path, history: list[dict[str, float]]) -> None:
         writer.writerows(history)
 
 
-def main(cfg: TrainConfig, data_dir: Path, out: Path, device: str, resume: Path | None) -> Path | None:
+def _monitor_row(
+    model: nn.Module, monitor: MonitorSet, spec: PreprocessSpec, env: Dist, bf16: bool
+) -> dict[str, float]:
+    """Accuracy per source of the monitor set: logged for reading, never used to pick the epoch."""
+    logits = evaluate(model, monitor.images, spec, env.device, bf16=bf16)
+    results = per_source(logits, monitor.labels, monitor.sources)
+    return {f"monitor_{source}": r["accuracy"] for source, r in results.items()}
+
+
+def _log_epoch(row: dict[str, float], epochs: int) -> None:
+    monitored = " ".join(f"{k[8:]} {v:.3f}" for k, v in row.items() if k.startswith("monitor_"))
+    logger.info(
+        "epoch %d/%d lr %.4g loss %.4f train %.4f val_loss %.4f val %.4f (%.1fs)%s",
+        row["epoch"],
+        epochs,
+        row["lr"],
+        row["train_loss"],
+        row["train_accuracy"],
+        row["val_loss"],
+        row["val_accuracy"],
+        row["seconds"],
+        f"; monitor: {monitored}" if monitored else "",
+    )
+
+
+def main(
+    cfg: TrainConfig,
+    data_dir: Path,
+    out: Path,
+    device: str,
+    resume: Path | None,
+    monitor_dir: Path | None = None,
+    cache: Path | None = None,
+) -> Path | None:
     """Train, keep the best-on-validation weights, calibrate and write every output; returns the weights."""
     env = setup_distributed(device)
     out.mkdir(parents=True, exist_ok=True)
     seed_everything(cfg.seed + env.rank)
     spec = PreprocessSpec(standardize=cfg.standardize)
+    bf16 = env.device.type == "cpu" and cfg.cpu_bf16 and cpu_bf16_supported()
     if env.main:
         (out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2) + "\n")
-    data = load_data(cfg, data_dir, out, spec, env)
+    data = load_data(cfg, data_dir, out, spec, env, cache)
+    monitor = load_monitor(monitor_dir, spec, cache) if monitor_dir is not None and env.main else None
     model: PaperCNN = build_model(cfg.architecture, len(CLASSES)).to(env.device)
-    if env.device.type == "cuda":
+    if cfg.init_from:
+        warm_start(model, cfg.init_from)
+    if env.device.type == "cuda" or bf16:
         model = model.to(memory_format=torch.channels_last)
     ema = copy.deepcopy(model).eval() if cfg.ema_decay > 0 else None
     optimizer = torch.optim.SGD(
@@ -193,12 +208,14 @@ def main(cfg: TrainConfig, data_dir: Path, out: Path, device: str, resume: Path 
             epoch_data = dataclasses.replace(data, train_x=augmenter.epoch_images(data.train_x, epoch))
             if epoch + 1 < cfg.epochs:
                 augmenter.prepare(epoch + 1)
-        row.update(train_one_epoch(net, optimizer, epoch_data, cfg, spec, epoch, env, ema))
+        row.update(train_one_epoch(net, optimizer, epoch_data, cfg, spec, epoch, env, ema, bf16))
         del epoch_data
-        logits = evaluate(judged, data.val_x, spec, env.device)
+        logits = evaluate(judged, data.val_x, spec, env.device, bf16=bf16)
         labels = data.val_y.cpu().numpy()
         row["val_loss"] = float(F.cross_entropy(torch.from_numpy(logits), torch.from_numpy(labels)))
         row["val_accuracy"] = float((logits.argmax(1) == labels).mean())
+        if monitor is not None:
+            row.update(_monitor_row(judged, monitor, spec, env, bf16))
         row["seconds"] = time.perf_counter() - start
         state.history.append(row)
         state.epoch = epoch
@@ -209,22 +226,13 @@ def main(cfg: TrainConfig, data_dir: Path, out: Path, device: str, resume: Path 
                 save_checkpoint(out / "best.ckpt.safetensors", judged, None, None, state)
             save_checkpoint(out / "checkpoint.ckpt.safetensors", model, optimizer, ema, state)
             _write_history(out / "history.csv", state.history)
-            logger.info(
-                "epoch %d/%d lr %.4g loss %.4f train %.4f val_loss %.4f val %.4f (%.1fs)",
-                epoch + 1,
-                cfg.epochs,
-                row["lr"],
-                row["train_loss"],
-                row["train_accuracy"],
-                row["val_loss"],
-                row["val_accuracy"],
-                row["seconds"],
-            )
+            _log_epoch(row, cfg.epochs)
     if augmenter is not None:
         augmenter.close()
     weights = None
     if env.main:
         load_checkpoint(out / "best.ckpt.safetensors", judged, None, None)
+        judged = judged.to(memory_format=torch.contiguous_format)
         val_logits = evaluate(judged, data.val_x, spec, env.device)
         weights = finalize_run(
             out,

@@ -16,6 +16,9 @@ from torch import nn
 
 WIDTHS: tuple[int, ...] = (32, 64, 128, 256)
 
+BlockMix = Callable[[torch.Tensor, int], torch.Tensor]
+"""``(a block's output, the block's index) -> the output to go on with``: a training-time perturbation."""
+
 
 def _block(cin: int, cout: int, batch_norm: bool) -> list[nn.Module]:
     layers: list[nn.Module] = []
@@ -47,20 +50,30 @@ class PaperCNN(nn.Module):
         self.fc1 = nn.Linear(cin, 10)
         self.fc2 = nn.Linear(10, num_classes)
 
-    def features(self, x: torch.Tensor, taps: list[torch.Tensor] | None = None) -> torch.Tensor:
+    def features(
+        self, x: torch.Tensor, taps: list[torch.Tensor] | None = None, mix: BlockMix | None = None
+    ) -> torch.Tensor:
         """The last convolutional block's output, after its ReLU: ``[N, 256, H/8, W/8]``.
 
         With ``taps``, each block's output is appended to it, spatially averaged (``[N, width]``, float32),
         for the input assessment's feature-space distance; the last one is the head's pooled input.
+        With ``mix`` (training only), each block's output but the last is replaced by ``mix(output, block)``
+        before the pooling (:class:`ml.style.MixStyle`).
         """
-        if taps is None:
+        if taps is None and mix is None:
             out: torch.Tensor = self.body(x)
             return out
+        block = 0
         for layer in self.body:
             if isinstance(layer, nn.MaxPool2d):
-                taps.append(x.mean(dim=(2, 3)).float())
+                if taps is not None:
+                    taps.append(x.mean(dim=(2, 3)).float())
+                if mix is not None:
+                    x = mix(x, block)
+                block += 1
             x = layer(x)
-        taps.append(x.mean(dim=(2, 3)).float())
+        if taps is not None:
+            taps.append(x.mean(dim=(2, 3)).float())
         return x
 
     def head(self, features: torch.Tensor) -> torch.Tensor:
@@ -69,8 +82,8 @@ class PaperCNN(nn.Module):
         out: torch.Tensor = self.fc2(torch.relu(self.fc1(pooled)))
         return out
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.features(x))
+    def forward(self, x: torch.Tensor, mix: BlockMix | None = None) -> torch.Tensor:
+        return self.head(self.features(x, mix=mix))
 
 
 ModelFactory = Callable[[int], PaperCNN]

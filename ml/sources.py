@@ -1,0 +1,65 @@
+"""Results per source: a test set from several hospitals is read source by source, never as one number.
+
+A model that learned a source's look instead of the disease can score well on the pooled set while failing
+a whole hospital; ``external-dev`` (Stony Brook COVID, Hannover COVID, NIH normals) is reported this way.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ml.classes import CLASSES
+from ml.data import Sample
+from ml.metrics import softmax
+
+
+def has_sources(samples: list[Sample]) -> bool:
+    """Whether the samples name their sources (a test set's manifest), so a per-source table helps."""
+    return any(s.source and s.source not in CLASSES for s in samples)
+
+
+def source_names(samples: list[Sample]) -> list[str]:
+    return sorted({s.source for s in samples})
+
+
+def per_source(
+    logits: np.ndarray, labels: np.ndarray, sources: list[str], temperature: float = 1.0
+) -> dict[str, dict[str, Any]]:
+    """For each source: its size, accuracy, and the recall, mean top probability and predictions per class."""
+    probs = softmax(logits, temperature)
+    preds = probs.argmax(1)
+    where = np.array(sources)
+    out: dict[str, dict[str, Any]] = {}
+    for source in sorted(set(sources)):
+        mask = where == source
+        y, p = labels[mask], preds[mask]
+        recall = {name: float((p[y == k] == k).mean()) for k, name in enumerate(CLASSES) if (y == k).any()}
+        out[source] = {
+            "n": int(mask.sum()),
+            "accuracy": float((p == y).mean()),
+            "recall": recall,
+            "predicted": {name: int((p == k).sum()) for k, name in enumerate(CLASSES)},
+            "mean_top_probability": float(probs[mask].max(1).mean()),
+        }
+    return out
+
+
+def render_sources(results: dict[str, dict[str, Any]], heading: str = "## Per source") -> str:
+    """A Markdown table of :func:`per_source`'s results."""
+    lines = [
+        heading,
+        "",
+        "| source | images | accuracy | recall (its classes) | predicted " + " / ".join(CLASSES) + " | "
+        "mean top probability |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for source, r in results.items():
+        recall = ", ".join(f"{name} {value:.3f}" for name, value in r["recall"].items())
+        predicted = " / ".join(str(r["predicted"][name]) for name in CLASSES)
+        lines.append(
+            f"| {source} | {r['n']} | {r['accuracy']:.3f} | {recall} | {predicted} | "
+            f"{r['mean_top_probability']:.3f} |"
+        )
+    return "\n".join(lines) + "\n"
