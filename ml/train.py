@@ -46,7 +46,8 @@ def seed_everything(seed: int) -> None:
 
 def cpu_bf16_supported() -> bool:
     """Whether this CPU runs bfloat16 convolutions natively (oneDNN on AVX-512 BF16 or AMX)."""
-    return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    available = torch.backends.mkldnn.is_available()  # type: ignore[no-untyped-call]
+    return bool(available and torch.ops.mkldnn._is_mkldnn_bf16_supported())
 
 
 def warm_start(model: PaperCNN, path: str) -> None:
