@@ -66,7 +66,8 @@ class Settings(BaseSettings):
         default=0,
         ge=0,
         description="The model's intra-op threads (torch's or ONNX Runtime's), per process; 0: the engine's "
-        "default with one process, the CPUs shared out evenly with several.",
+        "default with one process, the CPUs shared out evenly with several (the affinity's, or the "
+        "container's CPU quota when that is smaller).",
     )
     max_batch_size: int = Field(default=8, ge=1, le=256, description="Most requests one forward pass serves.")
     max_wait_ms: float = Field(
