@@ -17,6 +17,10 @@ ENV_PREFIX = "CXR_"
 _SECRET_FIELDS = frozenset({"api_keys"})
 
 
+Port = Annotated[int, Field(ge=0, le=65535)]
+"""A TCP port, from ``CXR_PORT`` or ``--port``: both are checked against this one definition."""
+
+
 class SettingsError(ValueError):
     """One or more ``CXR_*`` values are invalid; the message lists each with the reason."""
 
@@ -37,8 +41,10 @@ class Settings(BaseSettings):
     )
 
     host: str = Field(default="127.0.0.1", description="Interface `python -m service` binds without --host.")
-    port: int = Field(
-        default=8000, ge=1, le=65535, description="Port `python -m service` binds without --port."
+    port: Port = Field(
+        default=8000,
+        description="Port `python -m service` binds without --port; 0: a free port, chosen once and "
+        "shared by every worker process.",
     )
     weights_path: Path = Field(
         default=Path("weights/cxr-paper-cnn.safetensors"),
