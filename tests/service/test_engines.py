@@ -14,9 +14,8 @@ import torch
 from ml.engine import runtime
 from service.device import StartupError, resolve_engine
 from service.settings import Settings
-from tests.service.test_contract import overlay_image
 from tests.support.app import serve
-from tests.support.images import multipart, png_bytes
+from tests.support.images import multipart, overlay_image, png_bytes
 from tests.support.weights import random_int8, write_random_weights
 
 pytestmark = pytest.mark.anyio
