@@ -1,5 +1,6 @@
-"""Who may import whom: test modules share helpers only through a support package, never through one
-another or a conftest, and the benchmark needs nothing from ``tests/``."""
+"""The code's layout: test modules share helpers only through a support package, never through one another
+or a conftest; the benchmark needs nothing from ``tests/``; no module of the service, the benchmark or the
+harness is over 250 lines."""
 
 from __future__ import annotations
 
@@ -46,3 +47,13 @@ def test_the_benchmark_imports_nothing_from_tests() -> None:
         if name == "tests" or name.startswith("tests.")
     }
     assert sorted(found) == []
+
+
+def test_no_python_file_of_the_service_the_benchmark_or_the_harness_is_over_250_lines() -> None:
+    long = {
+        str(path.relative_to(ROOT)): lines
+        for package in ("service", "bench", "harness")
+        for path in sorted((ROOT / package).rglob("*.py"))
+        if (lines := len(path.read_text(encoding="utf-8").splitlines())) > 250
+    }
+    assert long == {}
