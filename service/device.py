@@ -3,13 +3,12 @@ a missing GPU or engine as a startup error."""
 
 from __future__ import annotations
 
-import os
-
 import torch
 
 from ml import device
 from ml.engine import EngineError
 from ml.engine import resolve_engine as choose_engine
+from service import cpus
 
 
 class StartupError(RuntimeError):
@@ -34,4 +33,4 @@ def model_threads(torch_threads: int, workers: int) -> int:
     """Intra-op threads for each process's model; 0 leaves the engine's default (one process)."""
     if torch_threads or workers == 1:
         return torch_threads
-    return max(1, len(os.sched_getaffinity(0)) // workers)
+    return max(1, cpus.available_cpus() // workers)

@@ -1,8 +1,8 @@
 """The classifier as an ONNX graph, written from the loaded :class:`~ml.model.PaperCNN` module by module.
 
 Built in memory from the weights the service has just loaded and checked, so there is no second artifact
-that could drift from the safetensors file; the file's sha256 still goes into the graph's metadata, and the
-engine refuses a graph whose recorded source differs from the weights it was asked to serve.
+that could drift from the safetensors file; the file's sha256 goes into the graph's metadata, to name its
+source should the graph be saved.
 
 BatchNorm (in eval mode) is folded into the convolution before it. Given an
 :class:`~ml.model.int8.Int8Calibration`, the graph is written in int8 (:mod:`ml.engine.quantize`). The

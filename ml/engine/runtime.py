@@ -20,7 +20,7 @@ from typing import Final, Protocol
 
 import torch
 
-from ml.engine.graph import FEATURES, HIDDEN, INPUT, LOGITS, SOURCE_KEY, build_onnx, tap_name
+from ml.engine.graph import FEATURES, HIDDEN, INPUT, LOGITS, build_onnx, tap_name
 from ml.gradcam import GradCamResult, head_cams, predict_with_cam
 from ml.model.cnn import PaperCNN
 from ml.model.int8 import Int8Calibration
@@ -159,11 +159,6 @@ class OnnxRuntimeEngine:
         self.session = ort.InferenceSession(
             build_onnx(model, source_sha256, int8), sess_options=options, providers=["CPUExecutionProvider"]
         )
-        recorded = self.session.get_modelmeta().custom_metadata_map.get(SOURCE_KEY)
-        if recorded != source_sha256:
-            raise EngineError(
-                f"the ONNX model was built from weights {recorded!r}, not from the served {source_sha256!r}"
-            )
         logger.info(
             "onnxruntime engine built",
             extra={"engine": self.name, "sha256": source_sha256, "threads": threads},

@@ -73,10 +73,12 @@ class FeatureDistance:
         return out
 
     @classmethod
-    def from_tensors(cls, tensors: dict[str, torch.Tensor], prefix: str, num_layers: int) -> FeatureDistance:
+    def from_tensors(cls, tensors: dict[str, torch.Tensor], prefix: str) -> FeatureDistance:
+        """The layers are as many as :meth:`to_tensors` wrote; a gap in their numbers is a ``KeyError``."""
+        count = sum(k.startswith(f"{prefix}layer") and k.endswith(".means") for k in tensors)
         layers = [
             LayerStats(tensors[f"{prefix}layer{i}.means"], tensors[f"{prefix}layer{i}.precision"])
-            for i in range(num_layers)
+            for i in range(count)
         ]
         return cls(layers=layers, reference=tensors[f"{prefix}reference"].sort().values)
 

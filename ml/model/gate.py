@@ -49,7 +49,6 @@ class GateConfig:
     checks: CheckLimits = field(default_factory=CheckLimits)
     scope_size: int = SCOPE_SIZE
     scope_widths: tuple[int, ...] = SCOPE_WIDTHS
-    distance_layers: int = 4
     fitted: dict[str, Any] = field(default_factory=dict)
     """How the thresholds were chosen and what they gave on the validation split."""
 
@@ -66,7 +65,6 @@ class GateConfig:
             checks=CheckLimits(**data.get("checks", {})),
             scope_size=int(data["scope_size"]),
             scope_widths=tuple(int(w) for w in data["scope_widths"]),
-            distance_layers=int(data["distance_layers"]),
             fitted=dict(data.get("fitted", {})),
         )
 
@@ -145,7 +143,7 @@ class Gate:
         scope = ScopeNet(config.scope_widths)
         state = {k.removeprefix(_SCOPE_PREFIX): v for k, v in tensors.items() if k.startswith(_SCOPE_PREFIX)}
         scope.load_state_dict(state)
-        distance = FeatureDistance.from_tensors(tensors, _DISTANCE_PREFIX, config.distance_layers)
+        distance = FeatureDistance.from_tensors(tensors, _DISTANCE_PREFIX)
         return cls(config, scope, distance)
 
 

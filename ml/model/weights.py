@@ -175,6 +175,11 @@ def load_weights(path: Path, expected_classes: list[str] | None = None) -> Loade
             raise WeightsError(f"tensor {name} holds non-finite values")
     model.load_state_dict(tensors)
     model.eval()
+    if gate is not None and len(gate.distance.layers) != model.blocks:
+        raise WeightsError(
+            f"the input-assessment gate measures {len(gate.distance.layers)} feature layers, "
+            f"the model has {model.blocks}"
+        )
     convs = sum(isinstance(m, torch.nn.Conv2d) for m in model.body)
     if int8 is not None and len(int8.activation_max) != convs:
         raise WeightsError(f"the int8 calibration covers {len(int8.activation_max)} of {convs} convolutions")

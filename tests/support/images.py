@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import io
 from typing import Any
 
@@ -98,3 +99,10 @@ def dicom_bytes(
 def multipart(data: bytes, filename: str = "image.png", content_type: str = "image/png") -> dict[str, Any]:
     """``files=`` argument for httpx."""
     return {"file": (filename, data, content_type)}
+
+
+def overlay_image(body: dict[str, Any]) -> Image.Image:
+    """The Grad-CAM overlay a ``/predict`` answer carries, decoded."""
+    image = Image.open(io.BytesIO(base64.b64decode(body["gradcam"]["overlay_png_base64"])))
+    image.load()
+    return image
