@@ -27,6 +27,7 @@ def row(name: str, folders: list[str]) -> list[str]:
     for source, label in SOURCES:
         cells.append(f"{ext['sources'][source]['recall'][label]:.3f}")
     cells.append(f"{ext['accuracy']:.4f}")
+    cells.append(f"{ext['per_class']['COVID']['roc_auc']:.4f}")
     if len(folders) > 2:
         results = _read(folders[2])["results"]
         suite = next(iter(results.values()))
@@ -48,6 +49,7 @@ def main(argv: list[str] | None = None) -> None:
         "Hannover COVID recall",
         "NIH Normal recall",
         "external-dev accuracy",
+        "external-dev COVID ROC AUC",
         "suite clean",
         "suite mean",
     ]

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from ml.__main__ import run
+from ml.checkpoint import TrainState, save_checkpoint
 from ml.classes import CLASSES
 from ml.config import PRESETS
 from ml.data import discover
@@ -191,3 +192,13 @@ def test_the_robustness_suite_reports_a_test_set_per_source(trained_weights: Pat
     assert 0 <= by_source["sbu"]["suite_mean_accuracy"] <= 1
     assert by_source["nih"]["clean"]["n"] == 4
     assert "## Per source" in (out / "report.md").read_text()
+
+
+def test_warm_start_also_takes_a_training_checkpoint(tmp_path: Path) -> None:
+    source = build_model("paper_cnn_bn")
+    torch.nn.init.constant_(source.fc2.bias, 0.25)
+    state = TrainState(epoch=2, best_accuracy=0.5, history=[], config={})
+    save_checkpoint(tmp_path / "best.ckpt.safetensors", source, None, None, state)
+    model = build_model("paper_cnn_bn")
+    warm_start(model, str(tmp_path / "best.ckpt.safetensors"))
+    assert torch.equal(model.fc2.bias, source.fc2.bias)
