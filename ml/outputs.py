@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import logging
 from pathlib import Path
@@ -36,6 +37,14 @@ def summarize(report: dict[str, Any]) -> dict[str, Any]:
             for k, v in report["per_class"].items()
         },
     }
+
+
+def write_history(path: Path, history: list[dict[str, float]]) -> None:
+    """``history.csv``: one row per epoch, as the run logged it."""
+    with path.open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(history[0]))
+        writer.writeheader()
+        writer.writerows(history)
 
 
 def write_eval_outputs(

@@ -7,7 +7,6 @@ bounded by the model, not by image decoding. The same command runs under ``torch
 from __future__ import annotations
 
 import copy
-import csv
 import dataclasses
 import json
 import logging
@@ -28,7 +27,7 @@ from ml.config import TrainConfig
 from ml.distributed import Dist, setup_distributed
 from ml.evaluate import evaluate
 from ml.model import PaperCNN, build_model, load_weights, read_header
-from ml.outputs import finalize_run
+from ml.outputs import finalize_run, write_history
 from ml.preprocessing import PreprocessSpec, standardize, train_augment
 from ml.shift_augment import ShiftAugmenter
 from ml.sources import per_source
@@ -131,13 +130,6 @@ def _progress(steps: range, desc: str, env: Dist) -> range:
     return steps
 
 
-def _write_history(path: Path, history: list[dict[str, float]]) -> None:
-    with path.open("w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(history[0]))
-        writer.writeheader()
-        writer.writerows(history)
-
-
 def _monitor_row(
     model: nn.Module, monitor: MonitorSet, spec: PreprocessSpec, env: Dist, bf16: bool
 ) -> dict[str, float]:
@@ -230,7 +222,7 @@ def main(
                 state.extra = {"best_epoch": epoch + 1}
                 save_checkpoint(out / "best.ckpt.safetensors", judged, None, None, state)
             save_checkpoint(out / "checkpoint.ckpt.safetensors", model, optimizer, ema, state)
-            _write_history(out / "history.csv", state.history)
+            write_history(out / "history.csv", state.history)
             _log_epoch(row, cfg.epochs)
     if augmenter is not None:
         augmenter.close()

@@ -4,7 +4,7 @@
 # Recipe B of docs/training.md ("style"): percentile standardisation in the shared preprocessing, random
 # histogram matching to another training image, MixStyle after the first two blocks, half the images under
 # a robustness-suite shift each epoch, class-balanced sampling, label smoothing 0.1, weight EMA.
-#   stage 1: a warm start from v1 (weights/cxr-paper-cnn-v1.safetensors), 3 epochs of 3,200 images,
+#   stage 1: a warm start from v1 (weights/cxr-paper-cnn.safetensors), 3 epochs of 3,200 images,
 #            lr 0.01 cosine (the screening run of recipe B);
 #   stage 2: the same recipe from stage 1's weights, STAGE2_EPOCHS (default 4) epochs of 3,200, lr 0.005.
 # EXTERNAL_DEV is only logged per source after every epoch (--monitor): never trained on, never used to
@@ -15,7 +15,7 @@ DATA=${1:?data folder (../shared/data/covid-radiography)}
 EXTERNAL=${2:?external test set (../shared/data/external-dev)}
 RUNS=${3:?folder for the two runs}
 STAGE2_EPOCHS=${4:-4}
-V1=weights/cxr-paper-cnn-v1.safetensors
+V1=weights/cxr-paper-cnn.safetensors
 RECIPE=(--config improved --device cpu --monitor "$EXTERNAL" --cache .data/cache
   --set standardize=percentile --set histogram_match=0.5 --set mixstyle=0.5 --set shift_fraction=0.5
   --set balanced_sampling=true --set epoch_images=3200 --set warmup_epochs=0 --set ema_decay=0.99)
