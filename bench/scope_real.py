@@ -34,11 +34,16 @@ def _pct(value: float | None) -> str:
     return "–" if value is None else f"{100 * value:.1f}%"
 
 
-def out_of_scope_share(weights: LoadedWeights, images: list[np.ndarray]) -> float:
+SCOPE_REASONS = frozenset({"not_frontal_chest_xray", "inverted_polarity", "wrong_orientation"})
+
+
+def out_of_scope_share(weights: LoadedWeights, images: list[np.ndarray]) -> tuple[float, float]:
+    """The share out of scope, and the share the scope classifier alone calls not a frontal X-ray."""
     assert weights.gate is not None
     meta = weights.metadata
     run = assess_images(weights.model, weights.gate, meta.preprocessing, meta.temperature, images)
-    return float(run.out_of_scope.mean())
+    by_scope = [any(r.value in SCOPE_REASONS for r in a.reasons) for a in run.assessments]
+    return float(run.out_of_scope.mean()), float(np.mean(by_scope))
 
 
 def held_out_material(weights: LoadedWeights, root: Path, renders: int, seed: int) -> dict[str, Any]:
@@ -47,14 +52,15 @@ def held_out_material(weights: LoadedWeights, root: Path, renders: int, seed: in
     out: dict[str, Any] = {"volumes": [v.name for v in held.volumes], "renderings": {}, "negatives": {}}
     for view in ("frontal", "lateral", "oblique"):
         images = [render(held.volumes[i % len(held.volumes)], view, rng) for i in range(renders)]
-        out["renderings"][view] = {"n": renders, "out_of_scope": out_of_scope_share(weights, images)}
+        share, by_scope = out_of_scope_share(weights, images)
+        out["renderings"][view] = {"n": renders, "out_of_scope": share, "scope_classifier": by_scope}
     for kind in sorted(held.negatives):
         both = held.negatives[kind] + train.negatives.get(kind, [])
         out["negatives"][kind] = {
             "held_out_n": len(held.negatives[kind]),
-            "held_out": out_of_scope_share(weights, held.negatives[kind]),
+            "held_out": out_of_scope_share(weights, held.negatives[kind])[0],
             "all_n": len(both),
-            "all": out_of_scope_share(weights, both),
+            "all": out_of_scope_share(weights, both)[0],
         }
     return out
 
@@ -79,9 +85,12 @@ def render_markdown(results: dict[str, Any]) -> str:
     held = results.get("held_out")
     if held:
         lines += [f"Held-out CT volumes: {', '.join(held['volumes'])}", ""]
-        lines += ["| held-out rendering | n | out of scope |", "| --- | --- | --- |"]
+        lines += [
+            "| held-out rendering | n | out of scope | of which the scope classifier's |",
+            "| --- | --- | --- | --- |",
+        ]
         for view, r in held["renderings"].items():
-            lines.append(f"| {view} | {r['n']} | {_pct(r['out_of_scope'])} |")
+            lines.append(f"| {view} | {r['n']} | {_pct(r['out_of_scope'])} | {_pct(r['scope_classifier'])} |")
         lines += ["", "| real negatives | held out: n | out of scope | all: n | out of scope |"]
         lines.append("| --- | --- | --- | --- | --- |")
         for kind, r in held["negatives"].items():
@@ -111,6 +120,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--renders", type=int, default=200, help="renderings of each view")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--external", type=Path, help="the external-dev folder (default: beside ct-volumes)")
+    parser.add_argument("--skip-external", action="store_true", help="only the held-out material")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -123,7 +133,7 @@ def main(argv: list[str] | None = None) -> None:
     results: dict[str, Any] = {"weights": str(args.weights)}
     results["held_out"] = held_out_material(weights, root, args.renders, args.seed)
     folder = args.external or root / "external-dev"
-    if folder.is_dir():
+    if folder.is_dir() and not args.skip_external:
         results["external"] = external(weights, folder)
     if args.out:
         args.out.write_text(json.dumps(results, indent=2) + "\n")
