@@ -15,6 +15,7 @@ split's uncertain share stays at most 10%. ``external-dev`` is a test set: it on
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import logging
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ from ml.data import discover, read_split
 from ml.gate.data import classifier_outputs, decode_samples, scope_batch
 from ml.metrics import softmax
 from ml.model import LoadedWeights, load_weights
+from ml.model.checks import ImageFacts
 from ml.model.distance import LayerStats, fit_layer
 from ml.model.gate import Gate
 
@@ -48,16 +50,16 @@ class Part:
     served_uncertain: np.ndarray
 
 
-def served_flags(gate: Gate, images: list[np.ndarray], taps: list[torch.Tensor], probs: np.ndarray) -> Any:
-    from ml.model.checks import ImageFacts
-
-    scope_inputs = scope_batch(images)
+def served_flags(
+    gate: Gate, arrays: dict[str, np.ndarray], taps: list[torch.Tensor], probs: np.ndarray
+) -> Any:
+    """Out of scope and uncertain, as ``gate`` would serve them (``ml.gate.evaluate.assess_images``)."""
+    scope_inputs = torch.from_numpy(arrays["scope"]).float()
     signals = gate.signals(scope_inputs, taps)
+    shapes = arrays["shape"]
     assessments = [
-        gate.assess(
-            ImageFacts(int(im.shape[0]), int(im.shape[1])), scope_inputs[i], signals, i, float(p.max())
-        )
-        for i, (im, p) in enumerate(zip(images, probs, strict=True))
+        gate.assess(ImageFacts(int(h), int(w)), scope_inputs[i], signals, i, float(p.max()))
+        for i, ((h, w), p) in enumerate(zip(shapes, probs, strict=True))
     ]
     return (
         np.array([not a.in_scope for a in assessments]),
@@ -65,13 +67,44 @@ def served_flags(gate: Gate, images: list[np.ndarray], taps: list[torch.Tensor],
     )
 
 
-def make_part(weights: LoadedWeights, samples: list[Any], sources: list[str]) -> Part:
-    assert weights.gate is not None
+def model_digest(weights: LoadedWeights) -> str:
+    digest = hashlib.sha256()
+    for name, tensor in sorted(weights.model.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
+def features(
+    weights: LoadedWeights, samples: list[Any], sources: list[str], cache: Path | None, name: str
+) -> dict[str, np.ndarray]:
+    """Labels, sources, logits, block features, scope inputs and image shapes; cached per classifier."""
+    path = cache / f"{name}-{model_digest(weights)}.npz" if cache else None
+    if path is not None and path.is_file():
+        with np.load(path) as data:
+            return dict(data)
     images = decode_samples(samples)
     logits, taps = classifier_outputs(weights.model, images.pixels, weights.metadata.preprocessing)
-    probs = softmax(logits, weights.metadata.temperature)
-    oos, uncertain = served_flags(weights.gate, images.pixels, taps, probs)
-    return Part(images.labels, np.array(sources), probs, taps, oos, uncertain)
+    arrays = {
+        "labels": images.labels,
+        "sources": np.array(sources),
+        "logits": logits,
+        "scope": scope_batch(images.pixels).half().numpy(),
+        "shape": np.array([p.shape for p in images.pixels]),
+        **{f"tap{i}": t.numpy() for i, t in enumerate(taps)},
+    }
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(path, **arrays)  # type: ignore[arg-type]
+    return arrays
+
+
+def make_part(weights: LoadedWeights, arrays: dict[str, np.ndarray]) -> Part:
+    assert weights.gate is not None
+    taps = [torch.from_numpy(arrays[f"tap{i}"]) for i in range(sum(k.startswith("tap") for k in arrays))]
+    probs = softmax(arrays["logits"], weights.metadata.temperature)
+    oos, uncertain = served_flags(weights.gate, arrays, taps, probs)
+    return Part(arrays["labels"], arrays["sources"], probs, taps, oos, uncertain)
 
 
 def block_scores(layers: list[LayerStats], taps: list[torch.Tensor]) -> np.ndarray:
@@ -127,23 +160,29 @@ def quality(part: Part, uncertain: np.ndarray) -> dict[str, Any]:
     return out
 
 
-def measure(weights: LoadedWeights, data: Path, split: Path, external: Path) -> dict[str, Any]:
+def measure(
+    weights: LoadedWeights, data: Path, split: Path, external: Path, cache: Path | None, served_only: bool
+) -> dict[str, Any]:
     gate = weights.gate
     assert gate is not None
     dataset = discover(data)
     train, val_samples = read_split(split, dataset.root)
-    subset = np.random.default_rng(0).permutation(len(train))[:DISTANCE_IMAGES]
-    fit = make_part(weights, [train[i] for i in subset], ["train"] * len(subset))
-    val = make_part(weights, val_samples, ["validation"] * len(val_samples))
+    val = make_part(weights, features(weights, val_samples, ["validation"] * len(val_samples), cache, "val"))
     ext_samples = discover(external).samples
-    ext = make_part(weights, ext_samples, [s.source for s in ext_samples])
+    ext = make_part(weights, features(weights, ext_samples, [s.source for s in ext_samples], cache, "ext"))
+    served = {"validation": quality(val, val.served_uncertain), **quality(ext, ext.served_uncertain)}
+    served["validation"]["out_of_scope"] = float(val.out_of_scope.mean())
+    if served_only:
+        return {"served": served}
+    subset = np.random.default_rng(0).permutation(len(train))[:DISTANCE_IMAGES]
+    fit = make_part(
+        weights, features(weights, [train[i] for i in subset], ["train"] * len(subset), cache, "fit")
+    )
     labels = torch.from_numpy(fit.labels)
     agnostic = [fit_layer(t, torch.zeros_like(labels), 1) for t in fit.taps]
     cond = gate.distance.layers
     min_conf = gate.config.thresholds.min_confidence
-    results: dict[str, Any] = {
-        "served": {"validation": quality(val, val.served_uncertain), **quality(ext, ext.served_uncertain)}
-    }
+    results: dict[str, Any] = {"served": served}
     val_scores, ext_scores = candidates(cond, agnostic, val, val), candidates(cond, agnostic, ext, val)
     for name, score in val_scores.items():
         for rule, threshold in (
@@ -185,13 +224,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--data", type=Path, default=Path("../shared/data/covid-radiography"))
     parser.add_argument("--split", type=Path, default=Path("weights/validation/split.csv"))
     parser.add_argument("--external", type=Path, default=Path("../shared/data/external-dev"))
+    parser.add_argument("--cache", type=Path, help="keep the classifier's features here, per classifier")
+    parser.add_argument("--served-only", action="store_true", help="only the weights' own gate")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     weights = load_weights(args.weights)
     if weights.gate is None:
         raise SystemExit(f"{args.weights} carries no gate")
-    results = measure(weights, args.data, args.split, args.external)
+    results = measure(weights, args.data, args.split, args.external, args.cache, args.served_only)
     if args.out:
         args.out.write_text(json.dumps(results, indent=2) + "\n")
     print(render(results))
