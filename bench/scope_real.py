@@ -21,10 +21,11 @@ from typing import Any
 import numpy as np
 
 from ml.data import discover
-from ml.gate.data import decode_samples
+from ml.gate.data import decode_samples, scope_batch
 from ml.gate.drr import render
 from ml.gate.evaluate import answer_quality, assess_images
 from ml.gate.shared import load_shared, shared_root
+from ml.gate.train_scope import scope_probabilities
 from ml.model import LoadedWeights, load_weights
 
 logger = logging.getLogger(__name__)
@@ -37,30 +38,44 @@ def _pct(value: float | None) -> str:
 SCOPE_REASONS = frozenset({"not_frontal_chest_xray", "inverted_polarity", "wrong_orientation"})
 
 
-def out_of_scope_share(weights: LoadedWeights, images: list[np.ndarray]) -> tuple[float, float]:
-    """The share out of scope, and the share the scope classifier alone calls not a frontal X-ray."""
+def scope_only_share(weights: LoadedWeights, images: list[np.ndarray]) -> float:
+    """The share the scope classifier calls not a frontal X-ray, without running the classifier."""
     assert weights.gate is not None
+    probs = scope_probabilities(weights.gate.scope, scope_batch(images))[:, 0].numpy()
+    return float((probs < weights.gate.config.thresholds.min_chest_xray).mean())
+
+
+def out_of_scope_share(
+    weights: LoadedWeights, images: list[np.ndarray], scope_only: bool = False
+) -> tuple[float | None, float]:
+    """The share out of scope, and the share the scope classifier alone calls not a frontal X-ray;
+    ``scope_only`` skips the classifier (and the first share, None)."""
+    assert weights.gate is not None
+    if scope_only:
+        return None, scope_only_share(weights, images)
     meta = weights.metadata
     run = assess_images(weights.model, weights.gate, meta.preprocessing, meta.temperature, images)
     by_scope = [any(r.value in SCOPE_REASONS for r in a.reasons) for a in run.assessments]
     return float(run.out_of_scope.mean()), float(np.mean(by_scope))
 
 
-def held_out_material(weights: LoadedWeights, root: Path, renders: int, seed: int) -> dict[str, Any]:
+def held_out_material(
+    weights: LoadedWeights, root: Path, renders: int, seed: int, scope_only: bool = False
+) -> dict[str, Any]:
     rng = np.random.default_rng(seed)
     held, train = load_shared(root, held_out=True), load_shared(root, held_out=False)
     out: dict[str, Any] = {"volumes": [v.name for v in held.volumes], "renderings": {}, "negatives": {}}
     for view in ("frontal", "lateral", "oblique"):
         images = [render(held.volumes[i % len(held.volumes)], view, rng) for i in range(renders)]
-        share, by_scope = out_of_scope_share(weights, images)
+        share, by_scope = out_of_scope_share(weights, images, scope_only)
         out["renderings"][view] = {"n": renders, "out_of_scope": share, "scope_classifier": by_scope}
     for kind in sorted(held.negatives):
         both = held.negatives[kind] + train.negatives.get(kind, [])
         out["negatives"][kind] = {
             "held_out_n": len(held.negatives[kind]),
-            "held_out": out_of_scope_share(weights, held.negatives[kind])[0],
+            "held_out": out_of_scope_share(weights, held.negatives[kind], scope_only)[int(scope_only)],
             "all_n": len(both),
-            "all": out_of_scope_share(weights, both)[0],
+            "all": out_of_scope_share(weights, both, scope_only)[int(scope_only)],
         }
     return out
 
@@ -82,6 +97,8 @@ def external(weights: LoadedWeights, folder: Path) -> dict[str, dict[str, Any]]:
 
 def render_markdown(results: dict[str, Any]) -> str:
     lines = [f"Weights: `{results['weights']}`", ""]
+    if results.get("scope_only"):
+        lines += ["Scope classifier alone: 'out of scope' below is its share below `min_chest_xray`.", ""]
     held = results.get("held_out")
     if held:
         lines += [f"Held-out CT volumes: {', '.join(held['volumes'])}", ""]
@@ -121,6 +138,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--external", type=Path, help="the external-dev folder (default: beside ct-volumes)")
     parser.add_argument("--skip-external", action="store_true", help="only the held-out material")
+    parser.add_argument(
+        "--scope-only", action="store_true", help="the scope classifier alone, without the classifier"
+    )
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -131,9 +151,10 @@ def main(argv: list[str] | None = None) -> None:
     if root is None:
         raise SystemExit("no ../shared/data (or $CXR_SHARED_DATA): nothing to measure")
     results: dict[str, Any] = {"weights": str(args.weights)}
-    results["held_out"] = held_out_material(weights, root, args.renders, args.seed)
+    results["held_out"] = held_out_material(weights, root, args.renders, args.seed, args.scope_only)
+    results["scope_only"] = args.scope_only
     folder = args.external or root / "external-dev"
-    if folder.is_dir() and not args.skip_external:
+    if folder.is_dir() and not (args.skip_external or args.scope_only):
         results["external"] = external(weights, folder)
     if args.out:
         args.out.write_text(json.dumps(results, indent=2) + "\n")

@@ -16,7 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ml.gate.data import build_scope_set, load_split, scope_batch
+from ml.data import discover, read_split
+from ml.gate.data import Images, build_scope_set, decode_samples, load_split, scope_batch
 from ml.gate.fit import GateTargets
 from ml.gate.shared import load_shared, shared_root
 from ml.gate.train_scope import ScopeTrainConfig, scope_probabilities, train_scope
@@ -26,11 +27,28 @@ from ml.model.gate import Gate
 logger = logging.getLogger(__name__)
 
 
-def refit(source: Path, out: Path, data: Path, split: Path, cfg: ScopeTrainConfig, version: str) -> str:
+def training_side(data: Path, split: Path, limit: int | None, seed: int) -> tuple[Images, Images]:
+    """The split's images, decoded; only a random ``limit`` of the training side where given."""
+    if limit is None:
+        return load_split(data, split)
+    train, val = read_split(split, discover(data).root)
+    chosen = np.random.default_rng(seed).permutation(len(train))[:limit]
+    return decode_samples([train[i] for i in chosen]), decode_samples(val)
+
+
+def refit(
+    source: Path,
+    out: Path,
+    data: Path,
+    split: Path,
+    cfg: ScopeTrainConfig,
+    version: str,
+    train_images: int | None = None,
+) -> str:
     weights = load_weights(source)
     if weights.gate is None:
         raise SystemExit(f"{source} carries no gate to keep")
-    train, val = load_split(data, split)
+    train, val = training_side(data, split, train_images, cfg.seed)
     shared = load_shared(shared_root(data), held_out=False)
     scope_set = build_scope_set(train.pixels, cfg.seed, cfg.per_maker, held_out=False, shared=shared)
     scope = train_scope(scope_set, cfg)
@@ -43,6 +61,7 @@ def refit(source: Path, out: Path, data: Path, split: Path, cfg: ScopeTrainConfi
         "scope": {
             "trained": cfg.to_dict(),
             "refit_only": True,
+            "training_images": len(train.pixels),
             "ct_volumes": [v.name for v in shared.volumes],
             "real_negatives": {k: len(v) for k, v in shared.negatives.items()},
         },
@@ -66,10 +85,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--split", type=Path, required=True)
     parser.add_argument("--scope-epochs", type=int, default=ScopeTrainConfig.epochs)
     parser.add_argument("--scope-per-kind", type=int, default=ScopeTrainConfig.per_maker)
+    parser.add_argument("--train-images", type=int, help="decode only this many training images")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     cfg = ScopeTrainConfig(epochs=args.scope_epochs, per_maker=args.scope_per_kind)
-    refit(args.weights, args.out, args.data, args.split, cfg, args.version)
+    refit(args.weights, args.out, args.data, args.split, cfg, args.version, args.train_images)
 
 
 if __name__ == "__main__":
