@@ -7,7 +7,8 @@
 * ``external-dev`` per source (a test set: nothing is fitted here): out of scope, uncertain, unflagged,
   accuracy of the unflagged answers and the share of wrong answers flagged.
 
-It prints a markdown table and writes ``--out`` (JSON). It needs ``../shared`` (or ``$CXR_SHARED_DATA``).
+It prints a markdown table and writes ``--out`` (JSON). It needs ``ct-volumes/`` and ``scope-negatives/``
+beside ``--data`` (or in ``$CXR_SHARED_DATA``).
 """
 
 from __future__ import annotations
@@ -134,6 +135,9 @@ def render_markdown(results: dict[str, Any]) -> str:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.scope_real", description=__doc__)
     parser.add_argument("--weights", type=Path, default=Path("weights/cxr-paper-cnn.safetensors"))
+    parser.add_argument(
+        "--data", type=Path, default=Path("../shared/data/covid-radiography"), help="ct-volumes/ is beside it"
+    )
     parser.add_argument("--renders", type=int, default=200, help="renderings of each view")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--external", type=Path, help="the external-dev folder (default: beside ct-volumes)")
@@ -147,7 +151,7 @@ def main(argv: list[str] | None = None) -> None:
     weights = load_weights(args.weights)
     if weights.gate is None:
         raise SystemExit(f"{args.weights} carries no gate")
-    root = shared_root()
+    root = shared_root(args.data)
     if root is None:
         raise SystemExit("no ../shared/data (or $CXR_SHARED_DATA): nothing to measure")
     results: dict[str, Any] = {"weights": str(args.weights)}

@@ -3,8 +3,8 @@
 ``ct-volumes/`` (chest CT volumes, rendered into frontal, lateral and oblique radiographs by
 :mod:`ml.gate.drr`) and ``scope-negatives/`` (real CT slices and radiographs of other body parts, with a
 ``manifest.csv`` naming each file's ``kind``) are looked for in ``$CXR_SHARED_DATA``, else beside the
-dataset folder, else in ``../shared/data`` next to the project. Where they are missing the scope classifier
-trains on generated negatives only.
+dataset folder (``python -m ml evaluate``, which is not given it, needs the variable). Where they are
+missing the scope classifier trains on generated negatives only.
 
 Part of each is held out for evaluation, deterministically: the CT volumes in :data:`HELD_OUT_VOLUMES` (and
 every CT slice cut from them), and of the other images those whose file name hashes to 0 modulo
@@ -37,13 +37,11 @@ HELD_OUT_MODULUS = 5
 
 
 def shared_root(data_dir: Path | None = None) -> Path | None:
-    """The folder holding ``ct-volumes/`` or ``scope-negatives/``, or None where there is none."""
-    candidates = []
-    if os.environ.get(SHARED_ENV):
-        candidates.append(Path(os.environ[SHARED_ENV]))
+    """The folder holding ``ct-volumes/`` or ``scope-negatives/``: ``$CXR_SHARED_DATA``, else the folder
+    beside ``data_dir``; None where neither holds them."""
+    candidates = [Path(os.environ[SHARED_ENV])] if os.environ.get(SHARED_ENV) else []
     if data_dir is not None:
         candidates.append(Path(data_dir).resolve().parent)
-    candidates.append(Path(__file__).resolve().parents[3] / "shared" / "data")
     for root in candidates:
         if (root / VOLUMES_DIR).is_dir() or (root / NEGATIVES_DIR).is_dir():
             return root

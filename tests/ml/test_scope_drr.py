@@ -123,7 +123,11 @@ def test_shared_material_adds_frontal_renderings_as_positives_and_the_rest_as_ne
     assert held_kinds.count("real_knee") == len(held.negatives["knee"])
 
 
-def test_without_shared_material_only_generated_negatives_are_used() -> None:
+def test_without_shared_material_only_generated_negatives_are_used(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("CXR_SHARED_DATA", raising=False)
+    assert shared_root(tmp_path / "dataset") is None
     xray = (np.random.default_rng(0).random((60, 50)) * 255).astype(np.uint8)
     kinds = {kind for _, _, kind in scope_examples([xray], 0, 2, True, load_shared(None, True))}
     assert not any(k.startswith(("drr_", "real_")) for k in kinds)
@@ -132,8 +136,7 @@ def test_without_shared_material_only_generated_negatives_are_used() -> None:
 
 @pytest.mark.skipif(not (REAL_ROOT / "ct-volumes").is_dir(), reason="../shared/data/ct-volumes is absent")
 def test_the_real_volumes_split_two_held_out_and_the_rest_for_training() -> None:
-    root = shared_root()
-    assert root is not None
-    names = sorted(p.stem for p in (root / "ct-volumes").glob("*.npz"))
+    assert shared_root(REAL_ROOT / "covid-radiography") == REAL_ROOT
+    names = sorted(p.stem for p in (REAL_ROOT / "ct-volumes").glob("*.npz"))
     assert set(HELD_OUT_VOLUMES) <= set(names)
     assert len(names) - len(HELD_OUT_VOLUMES) >= 5
