@@ -96,6 +96,18 @@ def external(weights: LoadedWeights, folder: Path) -> dict[str, dict[str, Any]]:
     return out
 
 
+def external_scope_only(weights: LoadedWeights, folder: Path) -> dict[str, dict[str, Any]]:
+    """Per source, the share of external-dev films the scope classifier alone puts out of scope."""
+    samples = discover(folder).samples
+    images = decode_samples(samples)
+    sources = np.array([s.source for s in samples])
+    out = {}
+    for source in sorted(set(sources)):
+        part = [p for p, s in zip(images.pixels, sources, strict=True) if s == source]
+        out[str(source)] = {"n": len(part), "scope_out_of_scope": scope_only_share(weights, part)}
+    return out
+
+
 def render_markdown(results: dict[str, Any]) -> str:
     lines = [f"Weights: `{results['weights']}`", ""]
     if results.get("scope_only"):
@@ -115,6 +127,14 @@ def render_markdown(results: dict[str, Any]) -> str:
             lines.append(
                 f"| {kind} | {r['held_out_n']} | {_pct(r['held_out'])} | {r['all_n']} | {_pct(r['all'])} |"
             )
+    ext_scope = results.get("external_scope_only")
+    if ext_scope:
+        lines += [
+            "",
+            "| external-dev source | n | out of scope by the scope classifier |",
+            "| --- | --- | --- |",
+        ]
+        lines += [f"| {k} | {v['n']} | {_pct(v['scope_out_of_scope'])} |" for k, v in ext_scope.items()]
     ext = results.get("external")
     if ext:
         lines += [
@@ -158,8 +178,11 @@ def main(argv: list[str] | None = None) -> None:
     results["held_out"] = held_out_material(weights, root, args.renders, args.seed, args.scope_only)
     results["scope_only"] = args.scope_only
     folder = args.external or root / "external-dev"
-    if folder.is_dir() and not (args.skip_external or args.scope_only):
-        results["external"] = external(weights, folder)
+    if folder.is_dir() and not args.skip_external:
+        if args.scope_only:
+            results["external_scope_only"] = external_scope_only(weights, folder)
+        else:
+            results["external"] = external(weights, folder)
     if args.out:
         args.out.write_text(json.dumps(results, indent=2) + "\n")
     print(render_markdown(results))
