@@ -13,12 +13,12 @@ import json
 import math
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
-from torch import nn
+if TYPE_CHECKING:
+    import torch
 
-from ml.model.cnn import PaperCNN
+    from ml.model.cnn import PaperCNN
 
 INT8_FORMAT = "cxr-int8/1"
 DEFAULT_FP32_CONVS = (0,)
@@ -74,14 +74,17 @@ class Int8Calibration:
         )
 
 
-@torch.no_grad()
 def activation_maxima(model: PaperCNN, batches: Iterable[torch.Tensor]) -> tuple[float, ...]:
     """The largest output of each ReLU of ``model.body`` over ``batches`` (model inputs), layer by layer."""
+    import torch  # the calibration is offline work; the service reads its result without torch
+    from torch import nn
+
     maxima: list[float] = []
     for x in batches:
         seen = []
         for layer in model.eval().body:
-            x = layer(x)
+            with torch.no_grad():
+                x = layer(x)
             if isinstance(layer, nn.ReLU):
                 seen.append(float(x.max()))
         maxima = seen if not maxima else [max(a, b) for a, b in zip(maxima, seen, strict=True)]
