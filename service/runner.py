@@ -117,7 +117,7 @@ def load_runner(settings: Settings) -> tuple[ModelRunner, str]:
     if weights.gate is None:
         logger.warning("the weights carry no input assessment: every answer is marked gate_unavailable")
     threads = model_threads(settings.torch_threads, settings.workers)
-    classifier = Classifier(weights.metadata.architecture, weights.layout, weights.tensors, weights.sha256)
+    classifier = Classifier.of(weights)
     engine = build_engine(engine_name, classifier, device, threads, weights.int8)
     gate = None
     if weights.gate is not None:

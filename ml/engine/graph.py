@@ -24,6 +24,7 @@ from ml.engine.onnx_build import SOURCE_KEY, GraphBuilder, conv_node, linear, ma
 from ml.engine.quantize import activation_scale
 from ml.model.int8 import Int8Calibration
 from ml.model.layout import Conv, Layout, Pool, Relu
+from ml.model.weights_file import WeightsFile
 
 __all__ = [
     "FEATURES",
@@ -56,6 +57,10 @@ class Classifier:
     """The state dict (:meth:`ml.model.layout.Layout.shapes`)."""
     sha256: str
     """Of the weights file they came from."""
+
+    @classmethod
+    def of(cls, weights: WeightsFile) -> Classifier:
+        return cls(weights.metadata.architecture, weights.layout, weights.tensors, weights.sha256)
 
     @property
     def taps(self) -> int:

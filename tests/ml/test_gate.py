@@ -91,14 +91,14 @@ def test_scope_examples_cover_every_kind_of_negative() -> None:
     ],
 )
 def test_cheap_checks_name_what_is_wrong(facts: ImageFacts, reason: Reason) -> None:
-    assert reason in cheap_reasons(facts, scope_input(torch.from_numpy(XRAY)), CheckLimits())
+    assert reason in cheap_reasons(facts, scope_input(torch.from_numpy(XRAY)).numpy(), CheckLimits())
 
 
 def test_a_plain_chest_film_passes_the_cheap_checks() -> None:
     facts = ImageFacts(120, 100, modality="DX", view_position="PA", body_part="CHEST")
 
-    assert cheap_reasons(facts, scope_input(torch.from_numpy(XRAY)), CheckLimits()) == []
-    assert Reason.BLANK_IMAGE in cheap_reasons(facts, torch.zeros(1, 8, 8), CheckLimits())
+    assert cheap_reasons(facts, scope_input(torch.from_numpy(XRAY)).numpy(), CheckLimits()) == []
+    assert Reason.BLANK_IMAGE in cheap_reasons(facts, np.zeros((1, 8, 8), np.float32), CheckLimits())
 
 
 def _signals(chest: float, distance: float, typicality: float) -> GateSignals:

@@ -10,9 +10,8 @@ from typing import Any
 
 import numpy as np
 import pytest
-import torch
 
-from ml.engine import runtime
+from ml.engine import select
 from service.device import StartupError, model_threads, resolve_engine
 from service.settings import Settings
 from tests.service.test_contract import overlay_image
@@ -52,7 +51,7 @@ async def test_torch_and_onnxruntime_give_the_same_answers_and_overlays(
 async def test_weights_with_an_int8_calibration_are_served_in_int8_close_to_fp32(
     make_settings: Callable[..., Settings], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(runtime, "int8_products_exact", lambda: True)
+    monkeypatch.setattr(select, "int8_products_exact", lambda: True)
     weights = write_random_weights(tmp_path / "int8.safetensors", int8=random_int8())
     fp32, _ = await answers(make_settings(weights_path=weights, engine="onnxruntime"))
 
@@ -67,7 +66,7 @@ async def test_weights_with_an_int8_calibration_are_served_in_int8_close_to_fp32
 
 def test_onnxruntime_on_a_gpu_is_a_startup_error_naming_the_setting() -> None:
     with pytest.raises(StartupError, match=r"CXR_ENGINE=onnxruntime: .*CPU only"):
-        resolve_engine("onnxruntime", torch.device("cuda"))
+        resolve_engine("onnxruntime", "cuda")
 
 
 def test_several_processes_share_the_cpus_unless_told_otherwise() -> None:
