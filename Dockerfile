@@ -9,7 +9,8 @@ ENV PIP_NO_CACHE_DIR=1 \
 RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 
-# strip, for uvloop's extension (13 MB of symbols); the build stage only.
+# strip, for uvloop's extension (13 MB of symbols); in the build stage only, so its version does not matter.
+# hadolint ignore=DL3008
 RUN apt-get update -qq \
  && apt-get install -y -qq --no-install-recommends binutils >/dev/null \
  && rm -rf /var/lib/apt/lists/*
@@ -25,14 +26,15 @@ RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('/tmp/src/pypro
  && pip install --no-compile --constraint /tmp/src/constraints.txt --requirement /tmp/src/requirements.txt \
  && python -c "import importlib.util, sys; sys.exit(importlib.util.find_spec('torch') is not None and 'torch in the CPU image')" \
  && pip uninstall --yes --quiet sympy mpmath \
- && cd "$(python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')" \
- && rm -rf onnx/backend/test onnx/reference \
-        onnxruntime/capi/libonnxruntime.so.* onnxruntime/transformers onnxruntime/tools \
-        onnxruntime/quantization onnxruntime/datasets \
-        numpy/f2py numpy/distutils \
-        PIL/_avif.* pillow.libs/libavif-* PIL/_imagingft.* pillow.libs/libfreetype-* pillow.libs/libharfbuzz-* \
- && find numpy -type d -name tests -prune -exec rm -rf {} + \
- && strip --strip-unneeded uvloop/*.so
+ && s="$(python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')" \
+ && rm -rf "$s"/onnx/backend/test "$s"/onnx/reference \
+        "$s"/onnxruntime/capi/libonnxruntime.so.* "$s"/onnxruntime/transformers "$s"/onnxruntime/tools \
+        "$s"/onnxruntime/quantization "$s"/onnxruntime/datasets \
+        "$s"/numpy/f2py "$s"/numpy/distutils \
+        "$s"/PIL/_avif.* "$s"/pillow.libs/libavif-* \
+        "$s"/PIL/_imagingft.* "$s"/pillow.libs/libfreetype-* "$s"/pillow.libs/libharfbuzz-* \
+ && find "$s"/numpy -type d -name tests -prune -exec rm -rf {} + \
+ && strip --strip-unneeded "$s"/uvloop/*.so
 
 COPY ml/ /tmp/src/ml/
 COPY service/ /tmp/src/service/

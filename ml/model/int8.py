@@ -38,7 +38,7 @@ class Int8Calibration:
     """Activations are rounded on a grid of ``2**bits - 1`` steps up to the calibrated maximum. In 8 bits
     both: 7-bit weights or activations (which would keep the u8 x s8 products of CPUs without VNNI from
     saturating) kept fp32's labels markedly less often under the robustness shifts, so the engine runs
-    int8 only on CPUs whose products cannot saturate (:func:`ml.engine.runtime.int8_products_exact`)."""
+    int8 only on CPUs whose products cannot saturate (:func:`ml.engine.select.int8_products_exact`)."""
     calibrated: dict[str, Any] = field(default_factory=dict)
     """On what, and what it gave: the images used, and label agreement with fp32 where measured."""
 
