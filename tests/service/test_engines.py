@@ -29,6 +29,8 @@ async def answers(settings: Settings) -> tuple[list[dict[str, Any]], str]:
             for seed in range(3)
         ]
         metrics = (await svc.client.get("/metrics")).text
+        engine = (await svc.client.get("/model")).json()["engine"]
+    assert f'engine="{engine}"' in metrics, "/model and /metrics name the same engine"
     return bodies, metrics
 
 
