@@ -25,9 +25,9 @@ from bench.inputs import DEFAULT_DATA_DIR, load_pngs
 from bench.limit import bracket, measure_limit
 from bench.loadgen import make_bodies
 from bench.quiet import QuietPolicy
+from harness.live import REPO
 from ml.engine import CHOICES
 from service.settings import Settings
-from tests.support.live import REPO
 
 DEFAULT_WEIGHTS = REPO / "weights" / "cxr-paper-cnn.safetensors"
 DEFAULT_MAX_BATCH: int = Settings.model_fields["max_batch_size"].default

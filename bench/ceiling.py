@@ -14,7 +14,7 @@ from pathlib import Path
 from bench.e2e import Row, Scenario, run_scenario
 from bench.quiet import QuietPolicy
 from bench.stats import ratio
-from tests.support.load import Body
+from harness.load import Body
 
 MODULE = "bench.null_model"
 

@@ -14,8 +14,8 @@ from bench.quiet import QuietPolicy, measure_quietly
 from bench.resources import RssWatcher, cpu_snapshot, family_usage, foreign_percent
 from bench.scrape import UNKNOWN, ModelSide, model_side, scrape_processes
 from bench.stats import LatencySummary, summarize
-from tests.support.live import LiveServer
-from tests.support.load import Body
+from harness.live import LiveServer
+from harness.load import Body
 
 
 def start_service(

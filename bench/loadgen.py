@@ -1,4 +1,4 @@
-"""The benchmark's load: ``concurrency`` clients in a closed loop (``tests.support.load``), each sending its
+"""The benchmark's load: ``concurrency`` clients in a closed loop (``harness.load``), each sending its
 next PNG once answered, on kept-alive connections, bounded both in requests and in time.
 
 Bodies are encoded once up front (multipart, as the web page sends them, or raw ``image/png``), so the
@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, replace
 from functools import partial
 from urllib.parse import urlsplit
 
-from tests.support.load import Body, KeptConnections, Outcome, closed_loop, keepalive_sender
+from harness.load import Body, KeptConnections, Outcome, closed_loop, keepalive_sender
 
 BOUNDARY = "cxr-bench-boundary-7d1f0c"
 

@@ -8,7 +8,7 @@ a PNG from Pillow, JSON from Flask. It serves the same weights with the same dec
 the service, so that only the serving differs.
 
 The benchmark's only: nothing in the service imports it. The weights come from ``CXR_WEIGHTS_PATH`` (as
-:class:`tests.support.live.LiveServer` passes settings) or ``--weights``, the device from ``CXR_DEVICE``
+:class:`harness.live.LiveServer` passes settings) or ``--weights``, the device from ``CXR_DEVICE``
 (``auto``: CUDA when there is one).
 """
 

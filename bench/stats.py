@@ -1,4 +1,4 @@
-"""Latency statistics: one run's summary (percentiles are the shared ``tests.support.stats``'s). No I/O."""
+"""Latency statistics: one run's summary (percentiles are the shared ``harness.stats``'s). No I/O."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from tests.support.stats import percentile
+from harness.stats import percentile
 
 
 @dataclass(frozen=True)

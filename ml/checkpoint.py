@@ -15,6 +15,9 @@ from safetensors.torch import load_file, save_file
 
 from ml.model import read_header
 
+CHECKPOINT_FORMAT = "cxr-checkpoint/1"
+"""The ``format`` a checkpoint's header names; weights files have none."""
+
 
 @dataclass
 class TrainState:
@@ -50,7 +53,7 @@ def save_checkpoint(
     if ema is not None:
         tensors.update({f"ema.{k}": v.detach().cpu().contiguous() for k, v in ema.state_dict().items()})
     meta = {
-        "format": "cxr-checkpoint/1",
+        "format": CHECKPOINT_FORMAT,
         "epoch": str(state.epoch),
         "best_accuracy": repr(state.best_accuracy),
         "history": json.dumps(state.history),
@@ -62,6 +65,11 @@ def save_checkpoint(
     tmp.replace(path)
 
 
+def is_checkpoint(header: dict[str, str]) -> bool:
+    """Whether a safetensors header (:func:`ml.model.read_header`) is a training checkpoint's."""
+    return header.get("format") == CHECKPOINT_FORMAT
+
+
 def load_checkpoint(
     path: Path,
     model: torch.nn.Module,
@@ -70,7 +78,7 @@ def load_checkpoint(
 ) -> TrainState:
     """Restore ``model``/``optimizer``/``ema`` in place from ``path``; returns the saved progress."""
     meta = read_header(Path(path))
-    if meta.get("format") != "cxr-checkpoint/1":
+    if not is_checkpoint(meta):
         raise ValueError(f"{path} is not a training checkpoint")
     tensors = load_file(str(path))
     device = next(model.parameters()).device

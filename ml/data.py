@@ -23,7 +23,7 @@ import random
 from collections import defaultdict
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -46,7 +46,7 @@ class Sample:
     path: Path
     label: int
     group: str
-    source: str = ""
+    source: str = field(default="", compare=False)
     """Where the image comes from (a test set's file prefix), for per-source reports; empty if unknown."""
 
     def key(self, root: Path) -> str:

@@ -16,6 +16,7 @@ import logging
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from ml.checkpoint import is_checkpoint
 from ml.classes import CLASSES
 from ml.gate.train_scope import ScopeTrainConfig
 from ml.model import (
@@ -78,7 +79,7 @@ def main(
     gate_source = gate_source or GateSource()
     gate: Gate | None = None
     int8: Int8Calibration | None = None
-    if read_header(source).get("format") == "cxr-checkpoint/1":
+    if is_checkpoint(read_header(source)):
         model, metadata = _from_checkpoint(source, temperature)
     else:
         loaded = load_weights(source, expected_classes=list(CLASSES))

@@ -1,5 +1,7 @@
 """Shift robustness: ``python -m ml robustness --weights W [--weights W2 ...] --data DIR --out DIR``.
 
+A test set whose manifest names its sources (``external-dev``) is also summarised per source.
+
 Each image is decoded once. For the clean image and every shift of :mod:`ml.shifts` at every severity,
 the shifted image goes through each weights file's own preprocessing (:func:`ml.preprocessing.eval_transform`
 with the spec in its metadata), the model and the file's temperature. Accuracy, per-class recall and ECE
@@ -27,6 +29,7 @@ from ml.model import LoadedWeights, PaperCNN, file_sha256, load_weights
 from ml.preprocessing import PreprocessSpec, eval_transform
 from ml.robustness_report import plot_robustness, render_report
 from ml.shifts import SEVERITIES, SHIFTS, apply_shift
+from ml.sources import has_sources, suite_by_source
 
 logger = logging.getLogger(__name__)
 
@@ -170,6 +173,9 @@ def main(
         temperature = e.loaded.metadata.temperature
         per_condition = {c: condition_metrics(logits[e.label][c], labels, temperature) for c in conds}
         results[e.label] = summarize(per_condition, names)
+        if has_sources(samples):
+            sources = [s.source for s in samples]
+            results[e.label]["sources"] = suite_by_source(logits[e.label], labels, sources, temperature)
     metrics: dict[str, Any] = {
         "n": len(samples),
         "support": {name: int((labels == k).sum()) for k, name in enumerate(CLASSES)},

@@ -13,6 +13,7 @@ import numpy as np
 
 from ml.classes import CLASSES
 from ml.shifts import SEVERITIES
+from ml.sources import render_suite_by_source
 
 
 def _f(value: float) -> str:
@@ -78,6 +79,9 @@ def render_report(metrics: dict[str, Any]) -> str:
         lines.append(
             _row(["worst shift (mean accuracy)", *(f"{w['name']} {_f(w['mean_accuracy'])}" for w in worst)])
         )
+    by_source = render_suite_by_source(results)
+    if by_source:
+        lines += ["", by_source.rstrip("\n")]
     lines += ["", "## Shifts", "", _row(["shift", "what", "1", "2", "3"]), _row(["---"] * 5)]
     for name, info in shifts.items():
         lines.append(_row([name, info["description"], *info["levels"]]))

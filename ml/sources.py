@@ -63,3 +63,42 @@ def render_sources(results: dict[str, dict[str, Any]], heading: str = "## Per so
             f"{r['mean_top_probability']:.3f} |"
         )
     return "\n".join(lines) + "\n"
+
+
+def suite_by_source(
+    logits: dict[tuple[str, int], np.ndarray], labels: np.ndarray, sources: list[str], temperature: float
+) -> dict[str, dict[str, Any]]:
+    """The robustness suite per source: the clean result and the mean accuracy over the shifted conditions.
+
+    ``logits`` maps each condition ``(shift, severity)`` to its logits; the clean one is ``("clean", 0)``.
+    """
+    clean = per_source(logits[("clean", 0)], labels, sources, temperature)
+    shifted = [
+        per_source(v, labels, sources, temperature) for (name, _), v in logits.items() if name != "clean"
+    ]
+    return {
+        source: {
+            "clean": result,
+            "suite_mean_accuracy": float(np.mean([s[source]["accuracy"] for s in shifted]))
+            if shifted
+            else None,
+        }
+        for source, result in clean.items()
+    }
+
+
+def render_suite_by_source(results: dict[str, dict[str, Any]]) -> str:
+    """Rows per source, a clean and a suite-mean column per weights label (``results[label]["sources"]``)."""
+    labels = [label for label, r in results.items() if "sources" in r]
+    if not labels:
+        return ""
+    header = ["source", *(f"{lb} clean accuracy" for lb in labels), *(f"{lb} suite mean" for lb in labels)]
+    lines = ["## Per source", "", "| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+    for source in results[labels[0]]["sources"]:
+        rows = [results[lb]["sources"][source] for lb in labels]
+        clean = [f"{r['clean']['accuracy']:.4f}" for r in rows]
+        mean = [
+            "n/a" if r["suite_mean_accuracy"] is None else f"{r['suite_mean_accuracy']:.4f}" for r in rows
+        ]
+        lines.append("| " + " | ".join([source, *clean, *mean]) + " |")
+    return "\n".join(lines) + "\n"

@@ -22,12 +22,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ml.checkpoint import TrainState, load_checkpoint, save_checkpoint
+from ml.checkpoint import TrainState, is_checkpoint, load_checkpoint, save_checkpoint
 from ml.classes import CLASSES
 from ml.config import TrainConfig
 from ml.distributed import Dist, setup_distributed
 from ml.evaluate import evaluate
-from ml.model import PaperCNN, build_model, load_weights
+from ml.model import PaperCNN, build_model, load_weights, read_header
 from ml.outputs import finalize_run
 from ml.preprocessing import PreprocessSpec, standardize, train_augment
 from ml.shift_augment import ShiftAugmenter
@@ -46,11 +46,16 @@ def seed_everything(seed: int) -> None:
 
 def cpu_bf16_supported() -> bool:
     """Whether this CPU runs bfloat16 convolutions natively (oneDNN on AVX-512 BF16 or AMX)."""
-    return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    available = torch.backends.mkldnn.is_available()  # type: ignore[no-untyped-call]
+    return bool(available and torch.ops.mkldnn._is_mkldnn_bf16_supported())
 
 
 def warm_start(model: PaperCNN, path: str) -> None:
-    """Copy a weights file's tensors into ``model`` (the same architecture), as the run's starting point."""
+    """Copy a weights file's or a checkpoint's tensors into ``model`` (same architecture), to start from."""
+    if is_checkpoint(read_header(Path(path))):
+        state = load_checkpoint(Path(path), model, None, None)
+        logger.info("warm start from %s (epoch %d of its run)", path, state.epoch + 1)
+        return
     loaded = load_weights(Path(path))
     model.load_state_dict(loaded.model.state_dict())
     logger.info("warm start from %s (version %s)", path, loaded.metadata.version)

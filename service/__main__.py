@@ -6,9 +6,11 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from pydantic import TypeAdapter, ValidationError
+
 from service.logs import configure_logging
 from service.processes import run_workers
-from service.settings import SettingsError, settings_from_env
+from service.settings import Port, SettingsError, settings_from_env
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -22,7 +24,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--host", default=settings.host, help=f"interface to bind (default {settings.host})")
     parser.add_argument(
-        "--port", type=int, default=settings.port, help=f"port to bind (default {settings.port})"
+        "--port",
+        type=_port,
+        default=settings.port,
+        help=f"port to bind, 0 for a free one (default {settings.port})",
     )
     args = parser.parse_args(argv)
 
@@ -34,6 +39,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     serve(settings, args.host, args.port)
     return 0
+
+
+def _port(text: str) -> int:
+    try:
+        return TypeAdapter(Port).validate_strings(text)
+    except ValidationError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r}: {exc.errors()[0]['msg']}") from None
 
 
 if __name__ == "__main__":

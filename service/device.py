@@ -3,11 +3,10 @@ with a missing GPU, engine or torch as a startup error."""
 
 from __future__ import annotations
 
-import os
-
 from ml import device
 from ml.engine import EngineError, EngineName
 from ml.engine import resolve_engine as choose_engine
+from service import cpus
 
 
 class StartupError(RuntimeError):
@@ -33,4 +32,4 @@ def model_threads(torch_threads: int, workers: int) -> int:
     """Intra-op threads for each process's model; 0 leaves the engine's default (one process)."""
     if torch_threads or workers == 1:
         return torch_threads
-    return max(1, len(os.sched_getaffinity(0)) // workers)
+    return max(1, cpus.available_cpus() // workers)

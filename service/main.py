@@ -53,7 +53,11 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     try:
         worker = await anyio.to_thread.run_sync(InferenceWorker.load, settings, app.state.metrics)
     except (WeightsError, StartupError) as exc:
+        # A configuration the operator must change: the message says what, a traceback would bury it.
         logger.error("startup failed: %s", exc, extra={"error_type": type(exc).__name__})
+        raise
+    except Exception as exc:
+        logger.exception("startup failed: %s", exc, extra={"error_type": type(exc).__name__})
         raise
     worker.start()
     app.state.worker = worker

@@ -21,10 +21,8 @@ address fails at once and the port stays taken while the service runs.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import multiprocessing
-import os
 import signal
 import socket
 import sys
@@ -34,7 +32,7 @@ from multiprocessing.process import BaseProcess
 from types import FrameType
 
 from service.logs import configure_logging
-from service.settings import Settings, settings_from_env
+from service.settings import Settings
 
 logger = logging.getLogger(__name__)
 
@@ -43,27 +41,37 @@ STARTUP_FAILED = 3
 
 
 def run_workers(settings: Settings, host: str, port: int) -> int:
-    """Blocking: serve with ``settings.workers`` children until stopped; the exit code for the parent."""
+    """Blocking: serve with ``settings.workers`` children until stopped; the exit code for the parent.
+
+    Port 0 is a free port chosen here, once: every child binds the one the parent holds.
+    """
     # Bound, never listening: a bad address fails here, at once, and the port stays ours.
     sock = reuseport_socket(host, port)
+    port = sock.getsockname()[1]
     context = multiprocessing.get_context("spawn")
     children = [
-        context.Process(target=_child, args=(host, port), name=f"cxr-worker-{index}")
+        context.Process(target=_child, args=(settings, host, port), name=f"cxr-worker-{index}")
         for index in range(settings.workers)
     ]
     stopping = False
+    signalled: set[str] = set()
 
     def stop(sig: int, frame: FrameType | None) -> None:
         nonlocal stopping
         stopping = True
-        _terminate(children)
+        signalled.update(_terminate(children))
 
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         for child in children:
-            if not stopping:
-                child.start()
-        logger.info("worker processes started", extra={"workers": len(children), "host": host, "port": port})
+            if stopping:
+                break
+            child.start()
+            if stopping and child.name not in signalled:
+                # The signal came while this child was starting, before it had a pid for stop() to use.
+                signalled.update(_terminate([child]))
+        started = sum(child.pid is not None for child in children)
+        logger.info("worker processes started", extra={"workers": started, "host": host, "port": port})
         code = 0
         while running := [child for child in children if child.pid is not None and child.exitcode is None]:
             wait([child.sentinel for child in running])
@@ -83,11 +91,12 @@ def run_workers(settings: Settings, host: str, port: int) -> int:
         sock.close()
 
 
-def _terminate(children: Sequence[BaseProcess]) -> None:
-    for child in children:
-        if child.pid is not None and child.exitcode is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(child.pid, signal.SIGTERM)
+def _terminate(children: Sequence[BaseProcess]) -> list[str]:
+    """SIGTERM to each running child (each drains as one process does); the names of those it went to."""
+    running = [child for child in children if child.pid is not None and child.exitcode is None]
+    for child in running:
+        child.terminate()
+    return [child.name for child in running]
 
 
 def reuseport_socket(host: str, port: int) -> socket.socket:
@@ -98,11 +107,11 @@ def reuseport_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _child(host: str, port: int) -> None:
-    """A worker process: the settings again from the environment, the one-process server on its own socket."""
+def _child(settings: Settings, host: str, port: int) -> None:
+    """A worker process: the parent's settings (never the environment again), the one-process server on its
+    own socket."""
     from service.server import serve
 
-    settings = settings_from_env()
     configure_logging(settings.log_level)
     if not serve(settings, host, port, reuseport_socket(host, port)):
         sys.exit(STARTUP_FAILED)

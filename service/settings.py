@@ -17,6 +17,10 @@ ENV_PREFIX = "CXR_"
 _SECRET_FIELDS = frozenset({"api_keys"})
 
 
+Port = Annotated[int, Field(ge=0, le=65535)]
+"""A TCP port, from ``CXR_PORT`` or ``--port``: both are checked against this one definition."""
+
+
 class SettingsError(ValueError):
     """One or more ``CXR_*`` values are invalid; the message lists each with the reason."""
 
@@ -37,8 +41,10 @@ class Settings(BaseSettings):
     )
 
     host: str = Field(default="127.0.0.1", description="Interface `python -m service` binds without --host.")
-    port: int = Field(
-        default=8000, ge=1, le=65535, description="Port `python -m service` binds without --port."
+    port: Port = Field(
+        default=8000,
+        description="Port `python -m service` binds without --port; 0: a free port, chosen once and "
+        "shared by every worker process.",
     )
     weights_path: Path = Field(
         default=Path("weights/cxr-paper-cnn.safetensors"),
@@ -66,7 +72,8 @@ class Settings(BaseSettings):
         default=0,
         ge=0,
         description="The model's intra-op threads (torch's or ONNX Runtime's), per process; 0: the engine's "
-        "default with one process, the CPUs shared out evenly with several.",
+        "default with one process, the CPUs shared out evenly with several (the affinity's, or the "
+        "container's CPU quota when that is smaller).",
     )
     max_batch_size: int = Field(default=8, ge=1, le=256, description="Most requests one forward pass serves.")
     max_wait_ms: float = Field(

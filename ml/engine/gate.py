@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ml.engine.scope_graph import ScopeRunner
-from ml.model.assessment import DISTANCE_PREFIX, Assessment, GateConfig, judge
+from ml.model.assessment import DISTANCE_PREFIX, Assessment, GateConfig, distance_layers, judge
 from ml.model.checks import ImageFacts
 
 
@@ -29,7 +29,9 @@ class Signals:
 class FeatureDistance:
     """:class:`ml.model.distance.FeatureDistance`'s score and typicality in numpy."""
 
-    def __init__(self, tensors: dict[str, np.ndarray], layers: int) -> None:
+    def __init__(self, tensors: dict[str, np.ndarray]) -> None:
+        """As many layers as the file holds (:func:`ml.model.assessment.distance_layers`)."""
+        layers = distance_layers(tensors)
         self.means = [tensors[f"{DISTANCE_PREFIX}layer{i}.means"].astype(np.float64) for i in range(layers)]
         self.precisions = [
             tensors[f"{DISTANCE_PREFIX}layer{i}.precision"].astype(np.float64) for i in range(layers)
@@ -61,7 +63,7 @@ class ServingGate:
         """``tensors``: the weights file's ``gate.*`` tensors, with their prefix."""
         self.config = config
         self.scope = ScopeRunner(tensors, config.scope_widths, source_sha256)
-        self.distance = FeatureDistance(tensors, config.distance_layers)
+        self.distance = FeatureDistance(tensors)
 
     def signals(self, scope_inputs: np.ndarray, taps: list[np.ndarray]) -> Signals:
         """``scope_inputs`` ``[N, 1, s, s]``; ``taps`` from the engine (``with_taps``)."""

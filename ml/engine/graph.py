@@ -1,9 +1,8 @@
 """The classifier as an ONNX graph, written from the weights file's tensors with numpy: no torch.
 
 Built in memory from the weights the service has just read and checked (:mod:`ml.model.weights_file`), so
-there is no second artifact that could drift from the safetensors file; the file's sha256 still goes into
-the graph's metadata, and the engine refuses a graph whose recorded source differs from the weights it was
-asked to serve.
+there is no second artifact that could drift from the safetensors file; the file's sha256 goes into the
+graph's metadata, to name its source should the graph be saved.
 
 BatchNorm (in eval mode) is folded into the convolution before it. Given an
 :class:`~ml.model.int8.Int8Calibration`, the graph is written in int8 (:mod:`ml.engine.quantize`). The
@@ -23,7 +22,7 @@ from onnx import TensorProto, helper
 from ml.engine.onnx_build import SOURCE_KEY, GraphBuilder, conv_node, linear, max_pool, spatial_mean
 from ml.engine.quantize import activation_scale
 from ml.model.int8 import Int8Calibration
-from ml.model.layout import Conv, Layout, Pool, Relu
+from ml.model.layout import Conv, Layout, Relu
 from ml.model.weights_file import WeightsFile
 
 __all__ = [
@@ -64,7 +63,7 @@ class Classifier:
 
     @property
     def taps(self) -> int:
-        return sum(isinstance(layer, Pool) for layer in self.layout.body) + 1
+        return self.layout.blocks
 
 
 def _body(graph: GraphBuilder, classifier: Classifier, int8: Int8Calibration | None) -> list[str]:

@@ -11,7 +11,6 @@ from ml.engine.graph import (
     HIDDEN,
     INPUT,
     LOGITS,
-    SOURCE_KEY,
     Classifier,
     build_classifier,
     tap_name,
@@ -38,12 +37,6 @@ class OnnxRuntimeEngine:
         self._fc2 = np.array(classifier.tensors[f"{fc2.name}.weight"], dtype=np.float32)
         self._taps = [tap_name(i) for i in range(classifier.taps)]
         self.session = cpu_session(build_classifier(classifier, int8), threads)
-        recorded = self.session.get_modelmeta().custom_metadata_map.get(SOURCE_KEY)
-        if recorded != classifier.sha256:
-            raise EngineError(
-                f"the ONNX model was built from weights {recorded!r}, "
-                f"not from the served {classifier.sha256!r}"
-            )
         logger.info(
             "onnxruntime engine built",
             extra={"engine": self.name, "sha256": classifier.sha256, "threads": threads},

@@ -8,6 +8,7 @@ torch in training (:class:`ml.model.gate.Gate`) and from numpy and ONNX Runtime 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Final
 
@@ -45,7 +46,6 @@ class GateConfig:
     checks: CheckLimits = field(default_factory=CheckLimits)
     scope_size: int = SCOPE_SIZE
     scope_widths: tuple[int, ...] = SCOPE_WIDTHS
-    distance_layers: int = 4
     fitted: dict[str, Any] = field(default_factory=dict)
     """How the thresholds were chosen and what they gave on the validation split."""
 
@@ -62,9 +62,14 @@ class GateConfig:
             checks=CheckLimits(**data.get("checks", {})),
             scope_size=int(data["scope_size"]),
             scope_widths=tuple(int(w) for w in data["scope_widths"]),
-            distance_layers=int(data["distance_layers"]),
             fitted=dict(data.get("fitted", {})),
         )
+
+
+def distance_layers(names: Iterable[str], prefix: str = DISTANCE_PREFIX) -> int:
+    """How many feature layers the saved distance tensors named ``names`` measure: as many as were fitted,
+    one per block of the classifier they were fitted on."""
+    return sum(name.startswith(f"{prefix}layer") and name.endswith(".means") for name in names)
 
 
 @dataclass(frozen=True)

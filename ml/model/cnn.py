@@ -47,6 +47,8 @@ class PaperCNN(nn.Module):
             layers += _block(cin, width, batch_norm)
             cin = width
         self.body = nn.Sequential(*layers)
+        self.blocks = len(widths)
+        """Convolutional blocks, and so the feature taps :meth:`features` gives."""
         self.fc1 = nn.Linear(cin, 10)
         self.fc2 = nn.Linear(10, num_classes)
 

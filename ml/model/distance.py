@@ -17,6 +17,8 @@ from dataclasses import dataclass
 
 import torch
 
+from ml.model.assessment import distance_layers
+
 SHRINKAGE = 0.05
 """Covariance shrinkage towards a scaled identity: ReLU features have near-constant channels."""
 
@@ -73,10 +75,12 @@ class FeatureDistance:
         return out
 
     @classmethod
-    def from_tensors(cls, tensors: dict[str, torch.Tensor], prefix: str, num_layers: int) -> FeatureDistance:
+    def from_tensors(cls, tensors: dict[str, torch.Tensor], prefix: str) -> FeatureDistance:
+        """The layers are as many as :meth:`to_tensors` wrote; a gap in their numbers is a ``KeyError``."""
+        count = distance_layers(tensors, prefix)
         layers = [
             LayerStats(tensors[f"{prefix}layer{i}.means"], tensors[f"{prefix}layer{i}.precision"])
-            for i in range(num_layers)
+            for i in range(count)
         ]
         return cls(layers=layers, reference=tensors[f"{prefix}reference"].sort().values)
 

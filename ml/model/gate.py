@@ -93,5 +93,5 @@ class Gate:
         scope = ScopeNet(config.scope_widths)
         state = {k.removeprefix(SCOPE_PREFIX): v for k, v in tensors.items() if k.startswith(SCOPE_PREFIX)}
         scope.load_state_dict(state)
-        distance = FeatureDistance.from_tensors(tensors, DISTANCE_PREFIX, config.distance_layers)
+        distance = FeatureDistance.from_tensors(tensors, DISTANCE_PREFIX)
         return cls(config, scope, distance)

@@ -67,6 +67,13 @@ class Layout:
         return next(layer.cin for layer in self.body if isinstance(layer, Conv))
 
     @property
+    def blocks(self) -> int:
+        """Runs of convolutions between poolings: :attr:`ml.model.cnn.PaperCNN.blocks` for the classifier,
+        and so its feature taps."""
+        pools = sum(isinstance(layer, Pool) for layer in self.body)
+        return pools + (not isinstance(self.body[-1], Pool))
+
+    @property
     def convs(self) -> list[Conv]:
         return [layer for layer in self.body if isinstance(layer, Conv)]
 

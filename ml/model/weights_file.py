@@ -23,7 +23,7 @@ import numpy as np
 from safetensors import SafetensorError
 from safetensors.numpy import load_file
 
-from ml.model.assessment import TENSOR_PREFIX, GateConfig
+from ml.model.assessment import DISTANCE_PREFIX, TENSOR_PREFIX, GateConfig, distance_layers
 from ml.model.int8 import Int8Calibration
 from ml.model.layout import BATCH_NORM, Layout, classifier_layout
 from ml.preprocess_spec import PreprocessSpec
@@ -146,7 +146,7 @@ def read_weights(path: Path, expected_classes: list[str] | None = None) -> Weigh
     except (SafetensorError, OSError) as exc:
         raise WeightsError(f"{path.name}: cannot read tensors: {exc}") from exc
     gate_tensors = {k: tensors.pop(k) for k in [k for k in tensors if k.startswith(TENSOR_PREFIX)]}
-    gate = _gate_config(header.get("gate"), gate_tensors)
+    gate = _gate_config(header.get("gate"), gate_tensors, layout.blocks)
     int8 = _int8(header.get("int8"))
     expected = layout.shapes()
     missing = sorted(set(expected) - set(tensors))
@@ -167,7 +167,8 @@ def read_weights(path: Path, expected_classes: list[str] | None = None) -> Weigh
     return WeightsFile(metadata, file_sha256(path), layout, tensors, gate, gate_tensors, int8)
 
 
-def _gate_config(config: str | None, tensors: dict[str, np.ndarray]) -> GateConfig | None:
+def _gate_config(config: str | None, tensors: dict[str, np.ndarray], blocks: int) -> GateConfig | None:
+    """``blocks``: the classifier's, each of which the gate's feature distance measures."""
     if config is None:
         if tensors:
             raise WeightsError("gate tensors without a gate header")
@@ -176,6 +177,15 @@ def _gate_config(config: str | None, tensors: dict[str, np.ndarray]) -> GateConf
         parsed = GateConfig.from_json(config)
     except (KeyError, TypeError, ValueError) as exc:
         raise WeightsError(f"invalid input-assessment gate: {exc}") from exc
+    layers = distance_layers(tensors)
+    if layers != blocks:
+        raise WeightsError(
+            f"the input-assessment gate measures {layers} feature layers, the model has {blocks}"
+        )
+    names = [f"{DISTANCE_PREFIX}layer{i}.{part}" for i in range(layers) for part in ("means", "precision")]
+    missing = sorted({*names, f"{DISTANCE_PREFIX}reference"} - set(tensors))
+    if missing:
+        raise WeightsError(f"invalid input-assessment gate: missing {missing}")
     if not all(np.isfinite(t).all() for t in tensors.values()):
         raise WeightsError("the gate holds non-finite values")
     return parsed

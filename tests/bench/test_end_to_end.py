@@ -12,7 +12,7 @@ from bench.ceiling import ceiling_table, run_ceiling, scaling_text
 from bench.e2e import Scenario, measure, run_scenario, start_service
 from bench.inputs import load_pngs
 from bench.loadgen import LoadSpec, StartGate, make_bodies, run_load_processes
-from tests.support.live import LiveServer
+from harness.live import LiveServer
 from tests.support.weights import write_random_weights
 
 pytestmark = pytest.mark.slow

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import pytest
 
-from tests.support.load import Body, KeptConnections, Run, closed_loop, keepalive_sender
+from harness.load import Body, KeptConnections, Run, closed_loop, keepalive_sender
 
 pytestmark = pytest.mark.anyio
 

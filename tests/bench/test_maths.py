@@ -19,8 +19,8 @@ from bench.report import attach_limits, concurrency_targets, limit_for, table, t
 from bench.resources import family, family_usage, usage
 from bench.scrape import model_side, parse_series, scrape_processes
 from bench.stats import LatencySummary, ratio, summarize
+from harness.stats import percentile
 from service.upload import extract_image
-from tests.support.stats import percentile
 
 
 @pytest.mark.parametrize("q", [0, 1, 25, 50, 95, 99, 100])

@@ -14,12 +14,12 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from harness.threaded import ThreadServer
 from ml.classes import CLASSES
 from ml.model import WeightsMetadata, build_model, save_weights
 from ml.model.gate import Thresholds
 from service.settings import load_settings
 from tests.support.gate import DOUBTING, REJECTING, TRUSTING, random_gate
-from tests.support.live import ThreadServer
 
 from .harness import API_KEY, CHROMIUM, CHROMIUM_ARGS, SCREENSHOT_DIR, BrowserSession, HeldPredictions
 

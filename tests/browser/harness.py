@@ -1,4 +1,4 @@
-"""What the browser tests need besides the shared live server (tests/support/live.py): Debian's Chromium,
+"""What the browser tests need besides the shared live server (harness/live.py): Debian's Chromium,
 and a wrapper that holds predictions so the page can be seen waiting."""
 
 from __future__ import annotations

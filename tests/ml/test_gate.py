@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from safetensors.torch import load_file, save_file
 
 from ml.__main__ import run
 from ml.classes import CLASSES
@@ -16,8 +18,9 @@ from ml.gate.data import scope_examples
 from ml.model import WeightsError, WeightsMetadata, build_model, load_weights, read_header, save_weights
 from ml.model.checks import CheckLimits, ImageFacts, Reason, cheap_reasons
 from ml.model.distance import fit_distance
-from ml.model.gate import Gate, GateConfig, GateSignals, Thresholds
+from ml.model.gate import Gate, GateSignals, Thresholds
 from ml.model.scope import SCOPE_CLASSES, SCOPE_SIZE, ScopeNet, scope_input
+from ml.model.weights_file import read_weights
 from tests.support.gate import REJECTING, TRUSTING, random_gate
 from tests.support.weights import TEST_SPEC
 
@@ -151,11 +154,25 @@ def test_weights_without_a_gate_load_with_none(tmp_path: Path) -> None:
 def test_a_damaged_gate_is_a_weights_error(tmp_path: Path) -> None:
     path = tmp_path / "bad.safetensors"
     gate = random_gate(TRUSTING)
-    broken = Gate(GateConfig(gate.config.thresholds, distance_layers=5), gate.scope, gate.distance)
-    save_weights(path, build_model("paper_cnn"), _meta(), broken)
+    save_weights(path, build_model("paper_cnn"), _meta(), gate)
+    tensors = load_file(str(path))
+    del tensors["gate.distance.layer1.precision"]
+    save_file(tensors, str(path), metadata=read_header(path))
 
-    with pytest.raises(WeightsError, match="gate"):
-        load_weights(path)
+    for read in (load_weights, read_weights):
+        with pytest.raises(WeightsError, match="gate"):
+            read(path)
+
+
+def test_a_gate_fitted_on_another_number_of_blocks_is_a_weights_error(tmp_path: Path) -> None:
+    path = tmp_path / "other.safetensors"
+    gate = random_gate(TRUSTING)
+    three = Gate(gate.config, gate.scope, replace(gate.distance, layers=gate.distance.layers[:3]))
+    save_weights(path, build_model("paper_cnn"), _meta(), three)
+
+    for read in (load_weights, read_weights):
+        with pytest.raises(WeightsError, match="gate measures 3 feature layers, the model has 4"):
+            read(path)
 
 
 def test_export_fits_a_gate_and_evaluate_judges_it(manifest_dataset: Path, tmp_path: Path) -> None:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from safetensors.numpy import save_file
 
 from ml.model import MODELS, WeightsError, build_model, load_weights
@@ -18,9 +19,13 @@ from tests.support.weights import write_random_weights
 
 @pytest.mark.parametrize("architecture", sorted(MODELS))
 def test_the_classifier_layout_has_the_modules_tensors_and_shapes(architecture: str) -> None:
-    state = build_model(architecture, num_classes=3).state_dict()
+    model = build_model(architecture, num_classes=3)
+    layout = classifier_layout(architecture, 3)
 
-    assert classifier_layout(architecture, 3).shapes() == {k: tuple(v.shape) for k, v in state.items()}
+    assert layout.shapes() == {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    taps: list[torch.Tensor] = []
+    model.eval().features(torch.zeros(1, 3, 32, 32), taps)
+    assert layout.blocks == model.blocks == len(taps)
 
 
 def test_the_scope_layout_has_the_scope_classifiers_tensors_and_shapes() -> None:

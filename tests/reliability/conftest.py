@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from harness.live import LiveServer
 from tests.support.fixtures import *  # noqa: F403 - pytest finds fixtures by name in a conftest
-from tests.support.live import LiveServer
 
 from .config import LIVE_SETTINGS
 from .figures import FIGURES

@@ -1,7 +1,7 @@
 """Overload against a server on 127.0.0.1: capacity from a closed loop, then an open loop beyond it,
 with the queue depth and the server's memory watched, and what the server's own log saw.
 
-The loops and the raw HTTP/1.1 client are the shared load generator's (``tests.support.load``); nothing
+The loops and the raw HTTP/1.1 client are the shared load generator's (``harness.load``); nothing
 here runs without a limit on both time and the number of requests.
 """
 
@@ -18,10 +18,10 @@ from typing import Any, Final
 
 import httpx
 
+from harness.live import HOST
+from harness.load import Outcome, Run, closed_loop, open_loop, predict_request, raw_sender
+from harness.stats import percentile
 from tests.support.images import png_bytes
-from tests.support.live import HOST
-from tests.support.load import Outcome, Run, closed_loop, open_loop, predict_request, raw_sender
-from tests.support.stats import percentile
 
 HARD_REQUEST_CAP: Final = 20_000
 """No run sends more than this, whatever its rate and duration."""

@@ -7,10 +7,10 @@ from collections.abc import AsyncIterator, Callable
 import httpx
 import pytest
 
+from harness.live import LiveServer
 from service.settings import Settings
 from tests.support.app import Service, serve
 from tests.support.images import png_bytes
-from tests.support.live import LiveServer
 
 from .answers import answer_errors, health_errors
 from .config import API_KEY, CORPUS_LIMITS

@@ -22,12 +22,13 @@ import torch
 from PIL import Image
 from prometheus_client.parser import text_string_to_metric_families
 
+from harness.live import HOST, LiveServer
+from harness.load import Outcome, exchange, predict_request
+from harness.threaded import ThreadServer
 from service.runner import Answer, ModelRunner, WorkItem
 from service.settings import Settings
 from tests.support.app import Gate, serve, wait_until
 from tests.support.images import encode, multipart, png_bytes
-from tests.support.live import HOST, LiveServer, ThreadServer
-from tests.support.load import Outcome, exchange, predict_request
 from tests.support.problems import assert_problem
 
 from .answers import health_errors

@@ -8,8 +8,9 @@ import anyio.to_thread
 import pytest
 
 import service.pipeline
+from harness.live import LiveServer
+from harness.threaded import ThreadServer
 from service.settings import Settings
-from tests.support.live import LiveServer, ThreadServer
 
 from .config import API_KEY
 from .figures import record

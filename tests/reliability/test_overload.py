@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 
 import service.pipeline
+from harness.live import LiveServer
 from service.settings import Settings
 from tests.support.app import serve, wait_until
 from tests.support.images import multipart, png_bytes
-from tests.support.live import LiveServer
 
 from .config import AUTH, LIVE_SETTINGS
 from .figures import record

@@ -15,8 +15,8 @@ from typing import Any
 import httpx
 import pytest
 
+from harness.live import LiveServer
 from tests.support.images import dicom_bytes, multipart, pattern, png_bytes, to_uint8
-from tests.support.live import LiveServer
 
 from .config import AUTH
 from .corpus import dicom_claiming_syntax

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from pathlib import Path
 
@@ -9,12 +10,14 @@ import pytest
 import torch
 from fastapi import FastAPI
 
+from ml.engine import EngineError
 from ml.model import WeightsError
 from service.__main__ import main
 from service.device import StartupError
 from service.main import create_app
 from service.routes.web import mount_web
 from service.settings import Settings, SettingsError, settings_from_env
+from service.worker import InferenceWorker
 from tests.support.app import serve
 
 pytestmark = pytest.mark.anyio
@@ -94,6 +97,28 @@ async def test_missing_weights_are_a_startup_error(
     with pytest.raises(WeightsError, match="not found"):
         async with serve(make_settings(weights_path=tmp_path / "absent.safetensors")):
             pass
+
+
+@pytest.mark.parametrize("error", [EngineError("no session"), RuntimeError("unforeseen")])
+async def test_any_startup_failure_is_logged_as_one_before_it_ends_the_lifespan(
+    error: Exception,
+    make_settings: Callable[..., Settings],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    def fail(*args: object) -> None:
+        raise error
+
+    monkeypatch.setattr(InferenceWorker, "load", fail)
+    with pytest.raises(type(error)):
+        async with serve(make_settings()):
+            pass
+
+    failed = [r for r in caplog.records if r.getMessage().startswith("startup failed")]
+    assert len(failed) == 1 and str(error) in failed[0].getMessage()
+    assert (
+        failed[0].levelno == logging.ERROR and getattr(failed[0], "error_type", None) == type(error).__name__
+    )
 
 
 async def test_readyz_is_503_until_the_model_is_loaded(make_settings: Callable[..., Settings]) -> None:

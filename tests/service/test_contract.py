@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import base64
 import io
 import math
-from typing import Any
 
 import numpy as np
 import pytest
@@ -13,16 +11,18 @@ from PIL import Image
 
 from ml.classes import CLASSES
 from tests.support.app import Service
-from tests.support.images import dicom_bytes, jpeg_bytes, multipart, pattern, png_bytes, to_uint8
+from tests.support.images import (
+    dicom_bytes,
+    jpeg_bytes,
+    multipart,
+    overlay_image,
+    pattern,
+    png_bytes,
+    to_uint8,
+)
 from tests.support.weights import TEST_SPEC, TEST_TEMPERATURE
 
 pytestmark = pytest.mark.anyio
-
-
-def overlay_image(body: dict[str, Any]) -> Image.Image:
-    image = Image.open(io.BytesIO(base64.b64decode(body["gradcam"]["overlay_png_base64"])))
-    image.load()
-    return image
 
 
 async def test_predict_multipart_png_answers_the_full_contract(svc: Service) -> None:

@@ -3,7 +3,6 @@ and says which one runs."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -12,11 +11,10 @@ import numpy as np
 import pytest
 
 from ml.engine import select
-from service.device import StartupError, model_threads, resolve_engine
+from service.device import StartupError, resolve_engine
 from service.settings import Settings
-from tests.service.test_contract import overlay_image
 from tests.support.app import serve
-from tests.support.images import multipart, png_bytes
+from tests.support.images import multipart, overlay_image, png_bytes
 from tests.support.weights import random_int8, write_random_weights
 
 pytestmark = pytest.mark.anyio
@@ -69,11 +67,3 @@ async def test_weights_with_an_int8_calibration_are_served_in_int8_close_to_fp32
 def test_onnxruntime_on_a_gpu_is_a_startup_error_naming_the_setting() -> None:
     with pytest.raises(StartupError, match=r"CXR_ENGINE=onnxruntime: .*CPU only"):
         resolve_engine("onnxruntime", "cuda")
-
-
-def test_several_processes_share_the_cpus_unless_told_otherwise() -> None:
-    cpus = len(os.sched_getaffinity(0))
-    assert model_threads(0, 1) == 0
-    assert model_threads(3, 2) == 3
-    assert model_threads(0, 2) == max(1, cpus // 2)
-    assert model_threads(0, 10 * cpus) == 1

@@ -9,8 +9,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from harness.live import LiveServer
 from tests.support.images import png_bytes
-from tests.support.live import LiveServer
 
 pytestmark = pytest.mark.slow
 

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import torch
 
+from ml.model.cnn import WIDTHS
 from ml.model.distance import FeatureDistance, LayerStats
 from ml.model.gate import Gate, GateConfig, Thresholds
 from ml.model.scope import ScopeNet
-
-PAPER_CNN_TAPS = (32, 64, 128, 256)
-"""Widths of the pooled block outputs of ``paper_cnn``."""
 
 TRUSTING = Thresholds(min_chest_xray=0.0, max_distance=1e30, min_typicality=0.0, min_confidence=0.0)
 """Thresholds that let every image pass the learned checks (the cheap ones still apply)."""
@@ -21,6 +19,6 @@ DOUBTING = Thresholds(min_chest_xray=0.0, max_distance=1e30, min_typicality=0.0,
 
 def random_gate(thresholds: Thresholds = TRUSTING, seed: int = 0, classes: int = 3) -> Gate:
     torch.manual_seed(seed)
-    layers = [LayerStats(torch.randn(classes, width), torch.eye(width)) for width in PAPER_CNN_TAPS]
+    layers = [LayerStats(torch.randn(classes, width), torch.eye(width)) for width in WIDTHS]
     distance = FeatureDistance(layers=layers, reference=torch.linspace(0.5, 2.0, 101))
     return Gate(GateConfig(thresholds=thresholds, fitted={"test": True}), ScopeNet().eval(), distance)

@@ -8,8 +8,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from harness.live import LiveServer
 from tests.reliability.config import LIVE_SETTINGS
-from tests.support.live import LiveServer
 from tests.support.weights import write_random_weights
 
 

@@ -28,11 +28,11 @@ import numpy as np
 from PIL import Image
 from pydicom.uid import RLELossless
 
+from harness.live import LiveServer
 from tests.reliability.config import API_KEY, AUTH
 from tests.reliability.corpus import jpeg_cmyk, png_16bit, png_palette
 from tests.reliability.fuzzing import FuzzReport, fuzz
 from tests.support.images import dicom_bytes, encode, jpeg_bytes, pattern, png_bytes, to_uint8
-from tests.support.live import LiveServer
 
 from .common import live_server
 

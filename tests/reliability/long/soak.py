@@ -20,10 +20,10 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
+from harness.live import LiveServer
+from harness.stats import percentile
 from tests.reliability.config import AUTH
 from tests.reliability.load import QUEUE_FULL, LoadReport, measure_capacity, overload
-from tests.support.live import LiveServer
-from tests.support.stats import percentile
 
 from .common import live_server
 

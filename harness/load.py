@@ -23,7 +23,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
-from tests.support.live import HOST
+from harness.live import HOST
 
 
 @dataclass(frozen=True)
