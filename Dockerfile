@@ -1,48 +1,49 @@
 # CPU image of the chest X-ray service: docker build -t cxr-service:cpu .
-# The GPU image is docker/Dockerfile.gpu; docker/README_SECTION.md has the build and run commands.
+# No torch: the model runs in ONNX Runtime, written at start-up from the weights file's tensors with numpy.
+# The GPU image (docker/Dockerfile.gpu) adds torch for CUDA.
 
 FROM python:3.11-slim AS build
-
-# torch comes from TORCH_INDEX_URL (PyTorch's CPU-only index: PyPI's Linux wheels bundle CUDA, ~4 GB more),
-# or from a CPU wheel placed in TORCH_WHEEL_DIR (inside the build context) where that index can't be reached.
-ARG TORCH_VERSION=2.13.0
-ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
-ARG TORCH_WHEEL_DIR=docker/wheels/cpu
 
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 
-COPY ${TORCH_WHEEL_DIR}/ /tmp/wheels/
-# torch alone comes from the torch index or wheel; its dependencies come from the default index with the rest.
-RUN if ls /tmp/wheels/torch-*.whl >/dev/null 2>&1; then \
-        pip install --no-compile --no-deps --no-index --find-links /tmp/wheels "torch==${TORCH_VERSION}"; \
-    else \
-        pip install --no-compile --no-deps --index-url "${TORCH_INDEX_URL}" "torch==${TORCH_VERSION}"; \
-    fi
+# strip, for uvloop's extension (13 MB of symbols); in the build stage only, so its version does not matter.
+# hadolint ignore=DL3008
+RUN apt-get update -qq \
+ && apt-get install -y -qq --no-install-recommends binutils >/dev/null \
+ && rm -rf /var/lib/apt/lists/*
 
 # The dependencies of pyproject.toml, before the code so that a code change rebuilds only the last layers;
-# constraints.txt pins them to the versions the smoke test last passed with.
-# The wheel's C++ headers and its own C++ test binaries (~190 MB) serve extension builds and torch's test
-# suite only; torch_shm_manager is the one program in torch/bin that torch itself runs.
+# constraints.txt pins them to the versions the smoke test last passed with. Then what nothing the server
+# runs loads: sympy and mpmath (ONNX Runtime's symbolic shape tools, ~75 MB), ONNX Runtime's C library
+# (35 MB: the Python module carries its own copy) and Python tools, onnx's test data and reference
+# evaluator, numpy's tests, f2py and distutils, Pillow's AVIF and font modules and their libraries.
 COPY pyproject.toml docker/constraints.txt /tmp/src/
 RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('/tmp/src/pyproject.toml', 'rb'))['project']['dependencies']))" \
         > /tmp/src/requirements.txt \
- && pip install --no-compile --find-links /tmp/wheels \
-        --constraint /tmp/src/constraints.txt --requirement /tmp/src/requirements.txt \
- && python -c "import sys, torch; sys.exit(torch.version.cuda and f'CUDA build of torch ({torch.version.cuda}) in the CPU image')" \
- && torch_dir="$(python -c 'import os, torch; print(os.path.dirname(torch.__file__))')" \
- && rm -rf "${torch_dir}/include" "${torch_dir}/test" /tmp/wheels \
- && find "${torch_dir}/bin" -mindepth 1 -maxdepth 1 ! -name torch_shm_manager -exec rm -rf {} +
+ && pip install --no-compile --constraint /tmp/src/constraints.txt --requirement /tmp/src/requirements.txt \
+ && python -c "import importlib.util, sys; sys.exit(importlib.util.find_spec('torch') is not None and 'torch in the CPU image')" \
+ && pip uninstall --yes --quiet sympy mpmath \
+ && s="$(python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')" \
+ && rm -rf "$s"/onnx/backend/test "$s"/onnx/reference \
+        "$s"/onnxruntime/capi/libonnxruntime.so.* "$s"/onnxruntime/transformers "$s"/onnxruntime/tools \
+        "$s"/onnxruntime/quantization "$s"/onnxruntime/datasets \
+        "$s"/numpy/f2py "$s"/numpy/distutils \
+        "$s"/PIL/_avif.* "$s"/pillow.libs/libavif-* \
+        "$s"/PIL/_imagingft.* "$s"/pillow.libs/libfreetype-* "$s"/pillow.libs/libharfbuzz-* \
+ && find "$s"/numpy -type d -name tests -prune -exec rm -rf {} + \
+ && strip --strip-unneeded "$s"/uvloop/*.so
 
 COPY ml/ /tmp/src/ml/
 COPY service/ /tmp/src/service/
-# Byte-code for the modules the server imports, not for every module of every package (pip's default would
-# add ~170 MB, mostly sympy and torch modules never loaded): with a read-only root filesystem at run time
-# the rest is compiled in memory when first imported.
+# Byte-code for the modules the server imports, not for every module of every package: with a read-only
+# root filesystem at run time the rest would be compiled in memory when first imported. pip and
+# setuptools leave the runtime virtualenv last.
 RUN pip install --no-compile --no-deps /tmp/src \
- && python -c "import service.__main__, service.server, onnxruntime, uvicorn.loops.auto, uvicorn.protocols.http.auto, uvicorn.protocols.websockets.auto, uvicorn.lifespan.on"
+ && python -c "import service.__main__, service.server, service.main, service.runner, ml.engine.gate, onnxruntime, onnx.checker, PIL.Image, PIL.PngImagePlugin, PIL.JpegImagePlugin, pydicom, uvicorn.loops.auto, uvicorn.protocols.http.auto, uvicorn.protocols.websockets.auto, uvicorn.lifespan.on" \
+ && pip uninstall --yes --quiet setuptools pip
 
 COPY weights/ /opt/weights/
 RUN chmod -R a+rX /opt/weights

@@ -2,7 +2,7 @@
 
 Runs the service's model runner on random inputs with and without the weights' gate, interleaved so that
 both see the same machine load, and prints the median time per image at batch 1 and 8 (Grad-CAM on, the
-torch engine). It prints figures and asserts nothing.
+engine ``CXR_ENGINE=auto`` picks here). It prints figures and asserts nothing.
 """
 
 from __future__ import annotations
@@ -11,11 +11,12 @@ import argparse
 import time
 from pathlib import Path
 
-import torch
+import numpy as np
 
-from ml.engine.runtime import TorchEngine
-from ml.model import load_weights
+from ml.engine import Classifier, build_engine, resolve_engine
+from ml.engine.gate import ServingGate
 from ml.model.checks import ImageFacts
+from ml.model.weights_file import read_weights
 from service.runner import ModelRunner, WorkItem
 
 
@@ -24,20 +25,27 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--weights", type=Path, default=Path("weights/cxr-paper-cnn.safetensors"))
     parser.add_argument("--repeats", type=int, default=25)
     args = parser.parse_args(argv)
-    loaded = load_weights(args.weights)
-    if loaded.gate is None:
+    weights = read_weights(args.weights)
+    if weights.gate is None:
         raise SystemExit(f"{args.weights} carries no gate")
-    spec, side = loaded.metadata.preprocessing, loaded.gate.config.scope_size
+    spec, side = weights.metadata.preprocessing, weights.gate.scope_size
+    rng = np.random.default_rng(0)
     items = [
         WorkItem(
-            torch.rand(spec.channels, spec.crop, spec.crop), torch.rand(1, side, side), ImageFacts(512, 512)
+            rng.random((spec.channels, spec.crop, spec.crop), dtype=np.float32),
+            rng.random((1, side, side), dtype=np.float32),
+            ImageFacts(512, 512),
         )
         for _ in range(8)
     ]
-    engine = TorchEngine(loaded.model, torch.device("cpu"))
+    engine_name = resolve_engine("auto", "cpu", weights.int8 is not None)
+    classifier = Classifier.of(weights)
+    engine = build_engine(engine_name, classifier, "cpu", 0, weights.int8)
+    gate = ServingGate(weights.gate, weights.gate_tensors, weights.sha256)
+    print(f"engine {engine.name}")
     runners = {
-        "without gate": ModelRunner(loaded.model, loaded.metadata, engine, None),
-        "with gate": ModelRunner(loaded.model, loaded.metadata, engine, loaded.gate),
+        "without gate": ModelRunner(weights.metadata, engine, None),
+        "with gate": ModelRunner(weights.metadata, engine, gate),
     }
     for batch in (1, 8):
         times: dict[str, list[float]] = {name: [] for name in runners}

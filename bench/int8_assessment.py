@@ -19,14 +19,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 from PIL import Image
 
 from bench.int8_probe import add_validation_arguments
 from ml.decoding import DecodeLimits
-from ml.engine import INT8, build_engine
+from ml.engine import INT8, Classifier, EngineName, build_engine
+from ml.engine.gate import ServingGate
 from ml.int8 import validation_images
-from ml.model import LoadedWeights, load_weights
+from ml.model.weights_file import WeightsFile, read_weights
 from ml.robustness import shift_rng
 from ml.shifts import SEVERITIES, apply_shift
 from service.pipeline import Pipeline
@@ -68,14 +68,15 @@ def compare(fp32: Sequence[Answer], int8: Sequence[Answer]) -> dict[str, Any]:
     }
 
 
-def runners(loaded: LoadedWeights) -> tuple[ModelRunner, ModelRunner]:
-    if loaded.int8 is None:
+def runners(weights: WeightsFile) -> tuple[ModelRunner, ModelRunner]:
+    if weights.int8 is None:
         raise SystemExit("these weights carry no int8 calibration; export them with --int8")
-    cpu = torch.device("cpu")
+    classifier = Classifier.of(weights)
+    gate = ServingGate(weights.gate, weights.gate_tensors, weights.sha256) if weights.gate else None
     built = [
-        build_engine(name, loaded.model, cpu, loaded.sha256, 2, loaded.int8) for name in ("onnxruntime", INT8)
+        build_engine(name, classifier, "cpu", 2, weights.int8) for name in (EngineName.ONNXRUNTIME, INT8)
     ]
-    fp32, int8 = (ModelRunner(loaded.model, loaded.metadata, engine, loaded.gate) for engine in built)
+    fp32, int8 = (ModelRunner(weights.metadata, engine, gate) for engine in built)
     return fp32, int8
 
 
@@ -87,9 +88,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--shifts", nargs="*", default=list(DEFAULT_SHIFTS), help="robustness shifts too")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args(argv)
-    torch.set_num_threads(1)
-
-    loaded = load_weights(args.weights)
+    loaded = read_weights(args.weights)
     fp32, int8 = runners(loaded)
     pipeline = Pipeline(
         DecodeLimits(max_pixels=50_000_000, min_side=16), loaded.metadata.preprocessing, fp32.scope_size, 512

@@ -21,7 +21,8 @@ import torch
 
 from bench.inputs import DEFAULT_DATA_DIR
 from harness.live import REPO
-from ml.engine.graph import INPUT, LOGITS, build_onnx
+from ml.engine.graph import INPUT, LOGITS
+from ml.engine.torch_engine import build_onnx
 from ml.int8 import calibrate, model_inputs, shifted_copies, validation_images
 from ml.model import load_weights
 from ml.model.int8 import DEFAULT_FP32_CONVS, Int8Calibration

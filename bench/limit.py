@@ -22,7 +22,7 @@ def measure_limit(
     points = [(engine, batch, cam) for engine in engines for batch in batch_sizes for cam in (False, True)]
     rows = [_point(engine, batch, cam, seconds, policy) for engine, batch, cam in points]
     name = model_limit.device_name(engines[0].device)
-    on_cuda = engines[0].device.type == "cuda"
+    on_cuda = engines[0].device == "cuda"
     del engines
     if on_cuda:
         torch.cuda.empty_cache()  # leave the GPU's memory to the service

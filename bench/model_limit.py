@@ -15,14 +15,15 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
-from ml.engine import INT8, Engine, build_engine, onnxruntime_installed
-from ml.engine.runtime import int8_products_exact
+from ml.engine import INT8, Engine, EngineName, build_engine, int8_products_exact, onnxruntime_installed
+from ml.engine.torch_engine import classifier_of
 from ml.model import build_model, load_weights
 from service.allocator import keep_freed_memory
 
-REFERENCE = "torch"
+REFERENCE = EngineName.TORCH
 """The engine whose limit the end-to-end figures are divided by: torch eager, as the model was measured
 before the service had any other engine."""
 
@@ -30,7 +31,7 @@ before the service had any other engine."""
 def measure(engine: Engine, batch: int, with_cam: bool, seconds: float) -> dict[str, Any]:
     """As the service runs it: with ONNX Runtime, torch (Grad-CAM's sum) on one thread."""
     threads = torch.get_num_threads()
-    if engine.name.startswith("onnxruntime"):
+    if engine.name.onnxruntime:
         torch.set_num_threads(1)
     try:
         return _measure(engine, batch, with_cam, seconds)
@@ -39,8 +40,9 @@ def measure(engine: Engine, batch: int, with_cam: bool, seconds: float) -> dict[
 
 
 def _measure(engine: Engine, batch: int, with_cam: bool, seconds: float) -> dict[str, Any]:
-    x = torch.randn(batch, 3, 224, 224, device=engine.device).contiguous(memory_format=torch.channels_last)
-    cuda = engine.device.type == "cuda"
+    # numpy in, as the service hands a batch over (the torch engine copies it to its device).
+    x = np.random.default_rng(0).standard_normal((batch, 3, 224, 224), dtype=np.float32)
+    cuda = engine.device == "cuda"
 
     def step() -> None:
         engine.predict(x, with_cam=with_cam, with_taps=False)
@@ -69,8 +71,8 @@ def _measure(engine: Engine, batch: int, with_cam: bool, seconds: float) -> dict
     }
 
 
-def device_name(device: torch.device) -> str:
-    if device.type == "cuda":
+def device_name(device: str) -> str:
+    if device == "cuda":
         return torch.cuda.get_device_name(device)
     return f"cpu ({torch.get_num_threads()} threads)"
 
@@ -88,9 +90,10 @@ def load(weights: Path | None, device_type: str) -> list[Engine]:
         model, sha256 = build_model("paper_cnn").eval(), "random"
     names = [REFERENCE]
     if device.type == "cpu" and onnxruntime_installed():
-        names += ["onnxruntime", *([INT8] if int8 and int8_products_exact() else [])]
+        names += [EngineName.ONNXRUNTIME, *([INT8] if int8 and int8_products_exact() else [])]
     threads = torch.get_num_threads()
-    return [build_engine(name, model, device, sha256, threads, int8) for name in names]
+    classifier = classifier_of(model, sha256)
+    return [build_engine(name, classifier, device.type, threads, int8) for name in names]
 
 
 def run(weights: Path | None, device_type: str, batch_sizes: list[int], seconds: float) -> dict[str, Any]:

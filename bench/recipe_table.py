@@ -1,8 +1,9 @@
 """Recipes side by side: ``python -m bench.recipe_table NAME=VAL_DIR,EXT_DIR[,ROB_DIR] ...``.
 
-Each entry names the ``metrics.json`` folders of one set of weights: its validation evaluation (a training run's
-folder, or ``python -m ml evaluate --split ... --subset val``), its ``external-dev`` evaluation (per source) and,
-optionally, its robustness run (``python -m ml robustness``). Prints one Markdown table, rows per recipe.
+Each entry names the ``metrics.json`` folders of one set of weights: its validation evaluation (a training
+run's folder, or ``python -m ml evaluate --split ... --subset val``), its ``external-dev`` evaluation (per
+source) and, optionally, its robustness run (``python -m ml robustness``). Prints one Markdown table, rows per
+recipe.
 """
 
 from __future__ import annotations

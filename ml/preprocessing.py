@@ -5,70 +5,47 @@ grayscale in [0, 1] -> resize the shorter side to ``resize`` -> optionally stand
 -> normalize with ``mean``/``std`` -> repeat to ``channels``.
 
 Everything works on float tensors of shape ``[N, 1, H, W]`` with values in [0, 1], on any device, so the
-training loop can run it on the GPU and the service on the CPU with the same numbers.
+training loop can run it on the GPU with the same numbers. This is the reference: the CPU service runs
+the same steps in numpy and Pillow (:mod:`ml.preprocessing_np`), tested equal to these.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
-from typing import Any
 
 import torch
 import torch.nn.functional as F
 
-STANDARDIZE = ("none", "percentile", "equalize")
-PERCENTILES = (0.01, 0.99)
-EQUALIZE_BINS = 256
+from ml.preprocess_spec import (
+    EQUALIZE_BINS,
+    PERCENTILES,
+    STANDARDIZE,
+    CropBox,
+    PreprocessSpec,
+    center_offsets,
+    crop_box,
+    resized_shape,
+)
 
-
-@dataclass(frozen=True)
-class PreprocessSpec:
-    """What the model expects; stored in the weights' metadata and read back by the service."""
-
-    resize: int = 256
-    crop: int = 224
-    mean: float = 0.5
-    std: float = 0.5
-    channels: int = 3
-    interpolation: str = "bilinear-antialias"
-    standardize: str = "none"
-    """``none``; ``percentile``: stretch each image's 1st-99th percentile (of the resized image, before
-    the crop) to [0, 1], so a different window, contrast or detector gain maps to the same input;
-    ``equalize``: histogram equalisation, so any monotone change of the intensities (gamma, window,
-    another detector's response curve) maps to the same input."""
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> PreprocessSpec:
-        known = {f: data[f] for f in cls.__dataclass_fields__ if f in data}
-        spec = cls(**known)
-        if spec.interpolation != "bilinear-antialias":
-            raise ValueError(f"unsupported interpolation {spec.interpolation!r}")
-        if spec.standardize not in STANDARDIZE:
-            raise ValueError(f"standardize must be one of {STANDARDIZE}, got {spec.standardize!r}")
-        if not 0 < spec.crop <= spec.resize:
-            raise ValueError(f"crop {spec.crop} must be in (0, resize={spec.resize}]")
-        return spec
-
-
-@dataclass(frozen=True)
-class CropBox:
-    """The region of the original image (in its own pixel coordinates) that the model saw."""
-
-    top: float
-    left: float
-    height: float
-    width: float
-
-
-def resized_shape(height: int, width: int, size: int) -> tuple[int, int]:
-    """Shape after scaling the shorter side to ``size``, keeping the aspect ratio."""
-    if height <= width:
-        return size, max(size, int(size * width / height))
-    return max(size, int(size * height / width)), size
+__all__ = [
+    "EQUALIZE_BINS",
+    "PERCENTILES",
+    "STANDARDIZE",
+    "CropBox",
+    "PreprocessSpec",
+    "center_crop",
+    "center_offsets",
+    "crop_box",
+    "eval_batch",
+    "eval_transform",
+    "normalize",
+    "percentiles",
+    "resize_shorter",
+    "resized_shape",
+    "square_cache",
+    "standardize",
+    "train_augment",
+]
 
 
 def resize_shorter(images: torch.Tensor, size: int) -> torch.Tensor:
@@ -126,10 +103,6 @@ def standardize(images: torch.Tensor, spec: PreprocessSpec) -> torch.Tensor:
     return out.to(images.dtype)
 
 
-def center_offsets(height: int, width: int, crop: int) -> tuple[int, int]:
-    return round((height - crop) / 2), round((width - crop) / 2)
-
-
 def center_crop(images: torch.Tensor, crop: int) -> torch.Tensor:
     h, w = images.shape[-2:]
     top, left = center_offsets(h, w, crop)
@@ -146,14 +119,6 @@ def eval_transform(image: torch.Tensor, spec: PreprocessSpec) -> torch.Tensor:
     """One grayscale image ``[H, W]`` in [0, 1] -> the model's input ``[channels, crop, crop]``."""
     x = standardize(resize_shorter(image[None, None].float(), spec.resize), spec)
     return normalize(center_crop(x, spec.crop), spec)[0]
-
-
-def crop_box(height: int, width: int, spec: PreprocessSpec) -> CropBox:
-    """Where :func:`eval_transform`'s crop lies in the original image, to project Grad-CAM back."""
-    rh, rw = resized_shape(height, width, spec.resize)
-    top, left = center_offsets(rh, rw, spec.crop)
-    sy, sx = height / rh, width / rw
-    return CropBox(top * sy, left * sx, spec.crop * sy, spec.crop * sx)
 
 
 def square_cache(image: torch.Tensor, spec: PreprocessSpec) -> torch.Tensor:

@@ -1,12 +1,10 @@
-"""The service's device and engine (:func:`ml.device.resolve_device`, :func:`ml.engine.resolve_engine`), with
-a missing GPU or engine as a startup error."""
+"""The service's device and engine (:func:`ml.device.resolve_device_type`, :func:`ml.engine.resolve_engine`),
+with a missing GPU, engine or torch as a startup error."""
 
 from __future__ import annotations
 
-import torch
-
 from ml import device
-from ml.engine import EngineError
+from ml.engine import EngineError, EngineName
 from ml.engine import resolve_engine as choose_engine
 from service import cpus
 
@@ -15,14 +13,15 @@ class StartupError(RuntimeError):
     """The service cannot start as configured; the message says what to change."""
 
 
-def resolve_device(choice: str) -> torch.device:
+def resolve_device(choice: str) -> str:
+    """``"cpu"`` or ``"cuda"``; without torch installed only the CPU."""
     try:
-        return device.resolve_device(choice, setting="CXR_DEVICE")
+        return device.resolve_device_type(choice, setting="CXR_DEVICE")
     except device.DeviceUnavailableError as exc:
         raise StartupError(str(exc)) from None
 
 
-def resolve_engine(choice: str, on: torch.device, int8_calibrated: bool = False) -> str:
+def resolve_engine(choice: str, on: str, int8_calibrated: bool = False) -> EngineName:
     try:
         return choose_engine(choice, on, int8_calibrated)
     except EngineError as exc:

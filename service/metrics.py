@@ -14,7 +14,7 @@ from prometheus_client import (
     generate_latest,
 )
 
-from ml.model.gate import Assessment
+from ml.model.assessment import Assessment
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 BATCH_BUCKETS = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 128, 256)

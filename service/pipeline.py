@@ -7,7 +7,8 @@ All of it is blocking and runs in a worker thread, bounded by ``CXR_DECODE_CONCU
 3. the image is decoded with its header checked against ``max_pixels`` and ``min_side`` before any pixel is
    (:func:`decode_upload`: the decoder training uses too, :mod:`ml.decoding`, limited to PNG, JPEG and
    DICOM), then the size it would have once scaled for the model is checked too;
-4. the classifier's input, the scope classifier's input and the facts the input assessment needs;
+4. the classifier's input, the scope classifier's input and the facts the input assessment needs, in
+   numpy and Pillow (:mod:`ml.preprocessing_np`: the preprocessing training uses, without torch);
 5. after inference, the Grad-CAM overlay (:meth:`Pipeline.render`).
 """
 
@@ -17,13 +18,12 @@ from dataclasses import dataclass
 from typing import Final
 
 import numpy as np
-import torch
 
 from ml import decoding
 from ml.decoding import DecodedImage, DecodeLimits, ImageKind, decode_image
 from ml.model.checks import ImageFacts
-from ml.model.scope import scope_input
-from ml.preprocessing import PreprocessSpec, eval_transform, resized_shape
+from ml.preprocess_spec import PreprocessSpec, resized_shape
+from ml.preprocessing_np import eval_transform, scope_input
 from service.errors import (
     ImageTooLargeError,
     ImageTooSmallError,
@@ -52,9 +52,9 @@ _PROBLEMS: Final[dict[type[decoding.DecodeError], type[ServiceError]]] = {
 class PreparedImage:
     kind: ImageKind
     facts: ImageFacts
-    inputs: torch.Tensor
-    """The classifier's input ``[C, crop, crop]``."""
-    scope_inputs: torch.Tensor
+    inputs: np.ndarray
+    """The classifier's input ``[C, crop, crop]`` float32."""
+    scope_inputs: np.ndarray
     """The scope classifier's input ``[1, s, s]``: the whole image, for the input assessment."""
     canvas: OverlayCanvas | None
 
@@ -77,9 +77,8 @@ class Pipeline:
         """Blocking: body -> image bytes -> grayscale -> model inputs (and the overlay canvas if asked)."""
         decoded = decode_upload(extract_image(content_type, body), self.limits)
         check_working_size(decoded.height, decoded.width, self.spec, self.limits.max_pixels)
-        pixels = torch.from_numpy(decoded.pixels)
-        inputs = eval_transform(pixels, self.spec).contiguous()
-        scope = scope_input(pixels, self.scope_size).contiguous()
+        inputs = eval_transform(decoded.pixels, self.spec)
+        scope = scope_input(decoded.pixels, self.scope_size)
         canvas = make_canvas(decoded.pixels, self.spec, self.overlay_max_side) if with_canvas else None
         return PreparedImage(decoded.kind, decoded.facts(), inputs, scope, canvas)
 

@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.config import JsonDict
 
 from ml.classes import CLASSES
+from ml.engine.names import EngineName
 from ml.model.checks import Reason
 
 _SHA = "9c1e5b0f2a7d4e8c6b3a1f0e9d8c7b6a5f4e3d2c1b0a99887766554433221100"
@@ -163,6 +164,7 @@ class ModelInfo(BaseModel):
                     "temperature": 1.31,
                     "metrics": {"test": {"accuracy": 0.962, "macro_f1": 0.958}},
                     "device": "cpu",
+                    "engine": "onnxruntime-int8",
                     "gate": {
                         "thresholds": {
                             "min_chest_xray": 0.5,
@@ -186,7 +188,12 @@ class ModelInfo(BaseModel):
     input: InputSpec
     temperature: float = Field(description="Logits are divided by it before the softmax (calibration).")
     metrics: dict[str, Any] = Field(description="Evaluation metrics recorded in the weights' metadata.")
-    device: str
+    device: str = Field(description="`cpu` or `cuda`.")
+    engine: EngineName = Field(
+        description="What runs the weights: `torch` (the module itself, CPU or CUDA), `onnxruntime` (ONNX "
+        "Runtime on the CPU, fp32) or `onnxruntime-int8` (ONNX Runtime on the CPU, int8 weights and "
+        "activations). See `CXR_ENGINE`."
+    )
     gate: GateInfo | None = Field(
         description="The input assessment's thresholds; null when the weights carry none (every answer is "
         "then marked uncertain with reason gate_unavailable)."

@@ -19,8 +19,6 @@ import time
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 
-import torch
-
 from ml.model import WeightsMetadata
 from service.admission import Admission
 from service.errors import DeadlineExceededError, DrainingError
@@ -67,7 +65,7 @@ class InferenceWorker:
                 "name": meta.name,
                 "version": meta.version,
                 "sha256": sha256,
-                "device": runner.device.type,
+                "device": runner.device,
                 "engine": runner.engine.name,
                 # With CXR_WORKERS > 1 each process has its own registry: this says which one answered.
                 "pid": str(os.getpid()),
@@ -85,7 +83,7 @@ class InferenceWorker:
         return self.runner.metadata
 
     @property
-    def device(self) -> torch.device:
+    def device(self) -> str:
         return self.runner.device
 
     @property

@@ -16,7 +16,8 @@ import numpy as np
 import torch
 
 from ml.data import Sample, decode_gray, discover, read_split, split_by_group
-from ml.gate import negatives, packaged
+from ml.gate import drr, negatives, packaged
+from ml.gate.shared import SharedData
 from ml.gradcam import predict_with_cam
 from ml.model import PaperCNN
 from ml.model.scope import SCOPE_CLASSES, scope_input
@@ -103,10 +104,12 @@ class ScopeSet:
     """Where each example came from: ``frontal``, a negative maker's name, or a packaged file's."""
 
 
-def build_scope_set(xrays: list[np.ndarray], seed: int, per_maker: int, held_out: bool) -> ScopeSet:
+def build_scope_set(
+    xrays: list[np.ndarray], seed: int, per_maker: int, held_out: bool, shared: SharedData | None = None
+) -> ScopeSet:
     """:func:`scope_examples` as scope-classifier inputs, each shrunk as soon as it is made."""
     inputs, labels, kinds = [], [], []
-    for image, label, kind in scope_examples(xrays, seed, per_maker, held_out):
+    for image, label, kind in scope_examples(xrays, seed, per_maker, held_out, shared):
         inputs.append(scope_input(torch.from_numpy(as_float(image))).half())
         labels.append(label)
         kinds.append(kind)
@@ -118,11 +121,24 @@ Example = tuple[np.ndarray, int, str]
 """A decoded image, its scope class and its kind."""
 
 
-def scope_examples(xrays: list[np.ndarray], seed: int, per_maker: int, held_out: bool) -> Iterator[Example]:
+DRR_VIEWS = {"frontal": 1.0, "lateral": 1.0, "oblique": 0.5}
+"""Renderings of each view from the CT volumes, per ``per_maker``."""
+POSITIVE_KINDS = frozenset({"frontal", "drr_frontal"})
+
+
+def scope_examples(
+    xrays: list[np.ndarray],
+    seed: int,
+    per_maker: int,
+    held_out: bool,
+    shared: SharedData | None = None,
+) -> Iterator[Example]:
     """Frontal X-rays (shifted or not) against every kind of negative, ``per_maker`` of each.
 
     ``held_out`` draws the packaged images kept for evaluation instead of the training ones; ``seed``
-    must differ between the training and the evaluation sets.
+    must differ between the training and the evaluation sets. ``shared`` (its training or held-out
+    part, to match ``held_out``) adds renderings of CT volumes, frontal ones as positives and the others
+    as negatives, and real negatives: each held-out one once as it is, training ones augmented.
     """
     rng = np.random.default_rng(seed)
     other = SCOPE_CLASSES.index("other")
@@ -139,6 +155,25 @@ def scope_examples(xrays: list[np.ndarray], seed: int, per_maker: int, held_out:
         count = max(1, per_maker // 10) if held_out else max(1, per_maker // max(1, len(real)))
         for _ in range(count):
             yield packaged.augment(image, rng), other, name
+    yield from _shared_examples(shared or SharedData(), rng, per_maker, held_out)
+
+
+def _shared_examples(
+    shared: SharedData, rng: np.random.Generator, per_maker: int, held_out: bool
+) -> Iterator[Example]:
+    other = SCOPE_CLASSES.index("other")
+    for view, share in DRR_VIEWS.items() if shared.volumes else ():
+        label = 0 if view == "frontal" else other
+        for _ in range(max(1, int(per_maker * share))):
+            volume = shared.volumes[int(rng.integers(0, len(shared.volumes)))]
+            yield drr.render(volume, view, rng), label, f"drr_{view}"
+    for kind, images in shared.negatives.items():
+        if held_out:
+            yield from ((image, other, f"real_{kind}") for image in images)
+            continue
+        for _ in range(max(1, per_maker // 2)):
+            image = images[int(rng.integers(0, len(images)))]
+            yield packaged.augment(image, rng), other, f"real_{kind}"
 
 
 def worker_count() -> int:

@@ -19,7 +19,15 @@ from typing import Any
 import numpy as np
 import torch
 
-from ml.gate.data import Images, classifier_outputs, scope_batch, scope_examples, shifted
+from ml.gate.data import (
+    POSITIVE_KINDS,
+    Images,
+    classifier_outputs,
+    scope_batch,
+    scope_examples,
+    shifted,
+)
+from ml.gate.shared import load_shared, shared_root
 from ml.metrics import softmax
 from ml.model import LoadedWeights, PaperCNN
 from ml.model.checks import ImageFacts
@@ -116,11 +124,12 @@ def negatives_caught(run: GateRun, kinds: list[str]) -> dict[str, Any]:
     """Share of each kind of held-out image judged out of scope (frontal X-rays: share kept in scope)."""
     oos = run.out_of_scope
     by_kind = {kind: _share(oos[[k == kind for k in kinds]]) for kind in sorted(set(kinds))}
-    negative = np.array([k != "frontal" for k in kinds])
+    negative = np.array([k not in POSITIVE_KINDS for k in kinds])
+    frontal = np.array([k == "frontal" for k in kinds])
     return {
         "caught": _share(oos[negative]),
         "n_negatives": int(negative.sum()),
-        "frontal_out_of_scope": _share(oos[~negative]),
+        "frontal_out_of_scope": _share(oos[frontal]),
         "by_kind": by_kind,
     }
 
@@ -157,7 +166,8 @@ def evaluate_gate(
         raise ValueError("these weights carry no input assessment; export them with --data")
     model, spec, temperature = weights.model, weights.metadata.preprocessing, weights.metadata.temperature
     run = assess_images(model, gate, spec, temperature, val.pixels)
-    held_out = list(scope_examples(val.pixels, 1000 + seed, negatives_per_kind, held_out=True))
+    shared = load_shared(shared_root(), held_out=True)
+    held_out = list(scope_examples(val.pixels, 1000 + seed, negatives_per_kind, True, shared))
     neg_run = assess_images(model, gate, spec, temperature, [example[0] for example in held_out])
     subset = np.random.default_rng(seed).permutation(len(val.pixels))[:shift_images]
     small = Images([val.pixels[i] for i in subset], val.labels[subset])

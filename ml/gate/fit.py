@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from ml.gate.data import Images, build_scope_set, classifier_outputs, load_split, scope_batch
+from ml.gate.shared import load_shared, shared_root
 from ml.gate.train_scope import ScopeTrainConfig, scope_probabilities, train_scope
 from ml.metrics import softmax
 from ml.model import LoadedWeights
@@ -87,9 +88,16 @@ def fit_gate(
     labels = torch.from_numpy(train.labels[subset])
     distance = fit_distance(train_taps, labels, val_taps, len(weights.metadata.classes))
     if scope_from is None:
-        scope_set = build_scope_set(train.pixels, scope_cfg.seed, scope_cfg.per_maker, held_out=False)
+        shared = load_shared(shared_root(data_dir), held_out=False)
+        scope_set = build_scope_set(
+            train.pixels, scope_cfg.seed, scope_cfg.per_maker, held_out=False, shared=shared
+        )
         scope = train_scope(scope_set, scope_cfg)
-        scope_source: dict[str, Any] = {"trained": scope_cfg.to_dict()}
+        scope_source: dict[str, Any] = {
+            "trained": scope_cfg.to_dict(),
+            "ct_volumes": [v.name for v in shared.volumes],
+            "real_negatives": {k: len(v) for k, v in shared.negatives.items()},
+        }
     else:
         scope, scope_source = scope_from, {"copied": True}
     chest = scope_probabilities(scope, scope_batch(val.pixels))[:, 0].numpy()

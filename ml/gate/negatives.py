@@ -5,7 +5,8 @@ Every maker takes a ``numpy.random.Generator`` (and, for the hard negatives, a f
 
 * hard negatives from the database's X-rays: inverted, rotated or upside down (their own scope classes),
   a corner crop, shuffled tiles, and one half of the chest stretched to full width (a lateral film shows
-  one broad lung field with the spine at an edge, which a frontal film never does);
+  one broad lung field with the spine at an edge, which a frontal film never does), and a drawn lateral
+  film wearing the X-ray's fine texture;
 * CT- and MR-like slices drawn from ellipses (body, lungs, heart, spine, skull) under random windows;
 * radiographs of a limb, documents and text, noise and textures, smooth gradients and geometric shapes;
 * real CT, MR, ultrasound and nuclear-medicine slices shipped as pydicom's test files, and scikit-image's
@@ -197,6 +198,36 @@ def half_chest(xray: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.asarray(image, dtype=np.float32) / 255.0
 
 
+def lateral_chest(xray: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A drawn lateral chest film with the X-ray's own fine texture: one broad lung field, the spine at
+    the back edge and the sternum at the front one, the heart low in front, the diaphragm below and the
+    arms raised over the head; nothing in it is mirrored left to right as a frontal film is."""
+    h, w = xray.shape
+    back = rng.random() < 0.5  # which edge the spine is on (the patient may face either way)
+    image = Image.new("L", (w, h), int(rng.integers(0, 50)))
+    draw = ImageDraw.Draw(image)
+    tissue, lung = int(rng.integers(150, 215)), int(rng.integers(40, 110))
+    _ellipse(draw, w / 2, h * 0.55, w * rng.uniform(0.44, 0.56), h * 0.62, tissue)
+    for sign in (-1, 1):
+        x0 = w * (0.5 + sign * rng.uniform(0.05, 0.2))
+        draw.line((x0, h * 0.3, x0 + sign * w * 0.15, -h * 0.05), fill=min(255, tissue + 30), width=w // 9)
+    _ellipse(draw, w * 0.5, h * 0.47, w * rng.uniform(0.3, 0.4), h * rng.uniform(0.3, 0.38), lung)
+    heart_x = w * (0.62 if back else 0.38)
+    _ellipse(draw, heart_x, h * 0.68, w * rng.uniform(0.14, 0.2), h * rng.uniform(0.12, 0.17), tissue - 20)
+    _ellipse(draw, w * 0.5, h * 1.02, w * 0.5, h * rng.uniform(0.18, 0.26), min(255, tissue + 10))
+    spine_x = w * (rng.uniform(0.14, 0.22) if back else rng.uniform(0.78, 0.86))
+    for i in range(12):
+        y = h * (0.15 + i * 0.07)
+        bx = spine_x + (i - 6) ** 2 * w * 0.002 * (1 if back else -1)
+        draw.rounded_rectangle((bx - w * 0.05, y, bx + w * 0.05, y + h * 0.055), radius=3, fill=235)
+    sternum_x = w * (0.9 if back else 0.1)
+    draw.line((sternum_x, h * 0.25, sternum_x, h * 0.6), fill=230, width=max(2, w // 40))
+    drawn = np.asarray(image.filter(ImageFilter.GaussianBlur(rng.uniform(1, 3))), dtype=np.float32) / 255
+    smooth = Image.fromarray((xray * 255).astype(np.uint8)).filter(ImageFilter.GaussianBlur(3))
+    detail = xray - np.asarray(smooth, dtype=np.float32) / 255
+    return _unit(drawn + rng.uniform(0.5, 1.5) * detail + rng.normal(0, 0.01, drawn.shape))
+
+
 MAKERS: dict[str, Maker] = {
     "ct_slice": ct_slice,
     "mr_slice": mr_slice,
@@ -212,5 +243,6 @@ HARD_MAKERS: dict[str, tuple[str, HardMaker]] = {
     "corner_crop": ("other", corner_crop),
     "shuffled_tiles": ("other", shuffled_tiles),
     "half_chest": ("other", half_chest),
+    "lateral_chest": ("other", lateral_chest),
 }
 """Negatives made from a frontal X-ray: name -> (scope class, maker)."""

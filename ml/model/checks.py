@@ -12,7 +12,6 @@ from enum import StrEnum
 from typing import Final
 
 import numpy as np
-import torch
 
 
 class Reason(StrEnum):
@@ -75,7 +74,7 @@ def colour_fraction(rgb: np.ndarray) -> float:
     return float((spread > 0.1).mean()) if spread.size else 0.0
 
 
-def cheap_reasons(facts: ImageFacts, scope_inputs: torch.Tensor, limits: CheckLimits) -> list[Reason]:
+def cheap_reasons(facts: ImageFacts, scope_inputs: np.ndarray, limits: CheckLimits) -> list[Reason]:
     """Reasons to call an image out of scope without any model; ``scope_inputs`` is ``[1, s, s]``."""
     reasons = []
     if facts.modality.strip().upper() not in RADIOGRAPH_MODALITIES:
@@ -89,8 +88,8 @@ def cheap_reasons(facts: ImageFacts, scope_inputs: torch.Tensor, limits: CheckLi
         reasons.append(Reason.COLOUR_IMAGE)
     if max(facts.height, facts.width) > limits.max_aspect * min(facts.height, facts.width):
         reasons.append(Reason.UNUSUAL_ASPECT_RATIO)
-    values = scope_inputs.flatten().float()
-    low, high = torch.quantile(values, torch.tensor([0.01, 0.99])).tolist()
+    values = np.asarray(scope_inputs, dtype=np.float32).ravel()
+    low, high = (float(v) for v in np.quantile(values, (0.01, 0.99)))
     # The scope input is normalised to [-1, 1], twice the [0, 1] range of the limits.
     if (high - low) / 2 < limits.min_contrast:
         reasons.append(Reason.BLANK_IMAGE)

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 
 import torch
 
+from ml.model.assessment import distance_layers
+
 SHRINKAGE = 0.05
 """Covariance shrinkage towards a scaled identity: ReLU features have near-constant channels."""
 
@@ -75,7 +77,7 @@ class FeatureDistance:
     @classmethod
     def from_tensors(cls, tensors: dict[str, torch.Tensor], prefix: str) -> FeatureDistance:
         """The layers are as many as :meth:`to_tensors` wrote; a gap in their numbers is a ``KeyError``."""
-        count = sum(k.startswith(f"{prefix}layer") and k.endswith(".means") for k in tensors)
+        count = distance_layers(tensors, prefix)
         layers = [
             LayerStats(tensors[f"{prefix}layer{i}.means"], tensors[f"{prefix}layer{i}.precision"])
             for i in range(count)

@@ -5,77 +5,41 @@ An image is **out of scope** when a cheap check fails (:mod:`ml.model.checks`), 
 beyond the validation data (:mod:`ml.model.distance`). An in-scope answer is **uncertain** when its
 calibrated confidence is low or its features are atypical of the training data. Every threshold was
 chosen on the validation split by ``python -m ml export`` and travels in the weights file, so each model
-carries its own gate.
+carries its own gate. The configuration and the verdict are :mod:`ml.model.assessment`'s, shared with
+the service's torch-free gate (:mod:`ml.engine.gate`).
 """
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 import torch
 
-from ml.model.checks import CheckLimits, ImageFacts, Reason, cheap_reasons
+from ml.model.assessment import (
+    DISTANCE_PREFIX,
+    GATE_FORMAT,
+    SCOPE_PREFIX,
+    TENSOR_PREFIX,
+    Assessment,
+    GateConfig,
+    Thresholds,
+    judge,
+    ungated_assessment,
+)
+from ml.model.checks import ImageFacts
 from ml.model.distance import FeatureDistance
-from ml.model.scope import SCOPE_CLASSES, SCOPE_SIZE, SCOPE_WIDTHS, ScopeNet
+from ml.model.scope import ScopeNet
 
-GATE_FORMAT = "cxr-gate/1"
-TENSOR_PREFIX = "gate."
-_SCOPE_PREFIX = TENSOR_PREFIX + "scope."
-_DISTANCE_PREFIX = TENSOR_PREFIX + "distance."
-_SCOPE_REASONS = {
-    "inverted": Reason.INVERTED_POLARITY,
-    "rotated": Reason.WRONG_ORIENTATION,
-    "other": Reason.NOT_FRONTAL_CHEST_XRAY,
-}
-
-
-@dataclass(frozen=True)
-class Thresholds:
-    min_chest_xray: float
-    """Below this scope probability of a frontal chest X-ray the image is out of scope."""
-    max_distance: float
-    """Above this feature-distance score the image is out of scope (far from all validation data)."""
-    min_typicality: float
-    """Below this typicality an in-scope answer is uncertain."""
-    min_confidence: float
-    """Below this calibrated top probability an in-scope answer is uncertain."""
-
-
-@dataclass(frozen=True)
-class GateConfig:
-    thresholds: Thresholds
-    checks: CheckLimits = field(default_factory=CheckLimits)
-    scope_size: int = SCOPE_SIZE
-    scope_widths: tuple[int, ...] = SCOPE_WIDTHS
-    fitted: dict[str, Any] = field(default_factory=dict)
-    """How the thresholds were chosen and what they gave on the validation split."""
-
-    def to_json(self) -> str:
-        return json.dumps({"format": GATE_FORMAT, **asdict(self)})
-
-    @classmethod
-    def from_json(cls, text: str) -> GateConfig:
-        data = json.loads(text)
-        if data.pop("format", None) != GATE_FORMAT:
-            raise ValueError(f"not a {GATE_FORMAT} gate")
-        return cls(
-            thresholds=Thresholds(**data["thresholds"]),
-            checks=CheckLimits(**data.get("checks", {})),
-            scope_size=int(data["scope_size"]),
-            scope_widths=tuple(int(w) for w in data["scope_widths"]),
-            fitted=dict(data.get("fitted", {})),
-        )
-
-
-@dataclass(frozen=True)
-class Assessment:
-    in_scope: bool
-    uncertain: bool
-    reasons: tuple[Reason, ...]
-    scores: dict[str, float | None]
-    """``chest_xray`` (scope probability), ``typicality`` and ``confidence``; None where not computed."""
+__all__ = [
+    "GATE_FORMAT",
+    "TENSOR_PREFIX",
+    "Assessment",
+    "Gate",
+    "GateConfig",
+    "GateSignals",
+    "Thresholds",
+    "ungated_assessment",
+]
 
 
 @dataclass
@@ -109,53 +73,25 @@ class Gate:
         index: int,
         confidence: float,
     ) -> Assessment:
-        t = self.config.thresholds
-        reasons = cheap_reasons(facts, scope_inputs, self.config.checks)
-        probs = signals.chest_xray[index]
-        chest = float(probs[0])
-        if chest < t.min_chest_xray:
-            worst = SCOPE_CLASSES[1 + int(probs[1:].argmax())]
-            reasons.append(_SCOPE_REASONS[worst])
-        distance = float(signals.distance[index])
-        if distance > t.max_distance:
-            reasons.append(Reason.FAR_FROM_TRAINING_DATA)
-        typicality = float(signals.typicality[index])
-        in_scope = not reasons
-        if in_scope:
-            if confidence < t.min_confidence:
-                reasons.append(Reason.LOW_CONFIDENCE)
-            if typicality < t.min_typicality:
-                reasons.append(Reason.ATYPICAL_FOR_TRAINING_DATA)
-        scores: dict[str, float | None] = {
-            "chest_xray": round(chest, 4),
-            "typicality": round(typicality, 4),
-            "confidence": round(confidence, 4),
-        }
-        return Assessment(in_scope, in_scope and bool(reasons), tuple(reasons), scores)
+        return judge(
+            self.config,
+            facts,
+            scope_inputs.detach().cpu().float().numpy(),
+            signals.chest_xray[index].numpy(),
+            float(signals.distance[index]),
+            float(signals.typicality[index]),
+            confidence,
+        )
 
     def to_tensors(self) -> dict[str, torch.Tensor]:
-        out = {_SCOPE_PREFIX + k: v.detach().cpu().contiguous() for k, v in self.scope.state_dict().items()}
-        out.update(self.distance.to_tensors(_DISTANCE_PREFIX))
+        out = {SCOPE_PREFIX + k: v.detach().cpu().contiguous() for k, v in self.scope.state_dict().items()}
+        out.update(self.distance.to_tensors(DISTANCE_PREFIX))
         return out
 
     @classmethod
     def from_tensors(cls, config: GateConfig, tensors: dict[str, torch.Tensor]) -> Gate:
         scope = ScopeNet(config.scope_widths)
-        state = {k.removeprefix(_SCOPE_PREFIX): v for k, v in tensors.items() if k.startswith(_SCOPE_PREFIX)}
+        state = {k.removeprefix(SCOPE_PREFIX): v for k, v in tensors.items() if k.startswith(SCOPE_PREFIX)}
         scope.load_state_dict(state)
-        distance = FeatureDistance.from_tensors(tensors, _DISTANCE_PREFIX)
+        distance = FeatureDistance.from_tensors(tensors, DISTANCE_PREFIX)
         return cls(config, scope, distance)
-
-
-def ungated_assessment(facts: ImageFacts, scope_inputs: torch.Tensor, confidence: float) -> Assessment:
-    """For weights without a gate: the cheap checks still run, and every in-scope answer is uncertain."""
-    reasons = cheap_reasons(facts, scope_inputs, CheckLimits())
-    in_scope = not reasons
-    if in_scope:
-        reasons.append(Reason.GATE_UNAVAILABLE)
-    scores: dict[str, float | None] = {
-        "chest_xray": None,
-        "typicality": None,
-        "confidence": round(confidence, 4),
-    }
-    return Assessment(in_scope, in_scope, tuple(reasons), scores)

@@ -13,12 +13,12 @@ import json
 import math
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
-from torch import nn
+if TYPE_CHECKING:
+    import torch
 
-from ml.model.cnn import PaperCNN
+    from ml.model.cnn import PaperCNN
 
 INT8_FORMAT = "cxr-int8/1"
 DEFAULT_FP32_CONVS = (0,)
@@ -38,7 +38,7 @@ class Int8Calibration:
     """Activations are rounded on a grid of ``2**bits - 1`` steps up to the calibrated maximum. In 8 bits
     both: 7-bit weights or activations (which would keep the u8 x s8 products of CPUs without VNNI from
     saturating) kept fp32's labels markedly less often under the robustness shifts, so the engine runs
-    int8 only on CPUs whose products cannot saturate (:func:`ml.engine.runtime.int8_products_exact`)."""
+    int8 only on CPUs whose products cannot saturate (:func:`ml.engine.select.int8_products_exact`)."""
     calibrated: dict[str, Any] = field(default_factory=dict)
     """On what, and what it gave: the images used, and label agreement with fp32 where measured."""
 
@@ -74,14 +74,17 @@ class Int8Calibration:
         )
 
 
-@torch.no_grad()
 def activation_maxima(model: PaperCNN, batches: Iterable[torch.Tensor]) -> tuple[float, ...]:
     """The largest output of each ReLU of ``model.body`` over ``batches`` (model inputs), layer by layer."""
+    import torch  # the calibration is offline work; the service reads its result without torch
+    from torch import nn
+
     maxima: list[float] = []
     for x in batches:
         seen = []
         for layer in model.eval().body:
-            x = layer(x)
+            with torch.no_grad():
+                x = layer(x)
             if isinstance(layer, nn.ReLU):
                 seen.append(float(x.max()))
         maxima = seen if not maxima else [max(a, b) for a, b in zip(maxima, seen, strict=True)]

@@ -7,21 +7,19 @@ rotated or lateral film's outline), and answers one of :data:`SCOPE_CLASSES`. It
 
 from __future__ import annotations
 
-from typing import Final
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-SCOPE_CLASSES: Final[tuple[str, ...]] = ("frontal_chest_xray", "inverted", "rotated", "other")
-"""Index 0 is in scope; the others name why an image is not."""
+from ml.model.layout import SCOPE_CLASSES, SCOPE_SIZE, SCOPE_WIDTHS
 
-SCOPE_SIZE: Final = 96
-SCOPE_WIDTHS: Final[tuple[int, ...]] = (16, 24, 48, 64, 96)
+__all__ = ["SCOPE_CLASSES", "SCOPE_SIZE", "SCOPE_WIDTHS", "ScopeNet", "scope_input"]
 
 
 def scope_input(pixels: torch.Tensor, size: int = SCOPE_SIZE) -> torch.Tensor:
-    """One grayscale image ``[H, W]`` in [0, 1] -> the scope classifier's input ``[1, size, size]``."""
+    """One grayscale image ``[H, W]`` in [0, 1] -> the scope classifier's input ``[1, size, size]``.
+
+    The reference; the service makes it with :func:`ml.preprocessing_np.scope_input`."""
     x = pixels[None, None].float()
     if tuple(x.shape[-2:]) != (size, size):
         x = F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)

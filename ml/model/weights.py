@@ -1,85 +1,38 @@
-"""Reading and writing the shipped weights: safetensors plus JSON metadata. Nothing is ever unpickled.
+"""Reading and writing the shipped weights as torch modules (training, evaluation, the torch engine).
 
-The metadata records everything needed to use the file without the training code: the classes in output
-order, the architecture, the preprocessing, the temperature, the version, the training configuration, the
-data manifest's hash and the validation metrics. A file may also carry its input assessment (the ``gate``
-header and the ``gate.*`` tensors, :mod:`ml.model.gate`; one without it still loads, with ``gate=None``)
-and an int8 calibration for the CPU engine (the ``int8`` header, :mod:`ml.model.int8`).
+The format and its checks are :mod:`ml.model.weights_file`'s, which reads the same files without torch.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 
-from ml.model.cnn import MODELS, PaperCNN, build_model
-from ml.model.gate import TENSOR_PREFIX, Gate, GateConfig
+from ml.model.cnn import PaperCNN, build_model
+from ml.model.gate import Gate
 from ml.model.int8 import Int8Calibration
-from ml.preprocessing import PreprocessSpec
+from ml.model.weights_file import (
+    FORMAT,
+    WeightsError,
+    WeightsMetadata,
+    file_sha256,
+    read_header,
+    read_weights,
+)
 
-FORMAT = "cxr-weights/1"
-
-
-class WeightsError(ValueError):
-    """The weights file is missing, unreadable or does not match the architecture it names."""
-
-
-@dataclass
-class WeightsMetadata:
-    architecture: str
-    classes: list[str]
-    preprocessing: PreprocessSpec = field(default_factory=PreprocessSpec)
-    temperature: float = 1.0
-    version: str = "0.0.0"
-    name: str = "paper-cnn"
-    training: dict[str, Any] = field(default_factory=dict)
-    metrics: dict[str, Any] = field(default_factory=dict)
-    data_manifest_sha256: str = ""
-
-    def to_header(self) -> dict[str, str]:
-        """safetensors metadata is ``str -> str``; nested values are stored as JSON."""
-        return {
-            "format": FORMAT,
-            "architecture": self.architecture,
-            "name": self.name,
-            "version": self.version,
-            "classes": json.dumps(self.classes),
-            "preprocessing": json.dumps(self.preprocessing.to_dict()),
-            "temperature": repr(float(self.temperature)),
-            "training": json.dumps(self.training),
-            "metrics": json.dumps(self.metrics),
-            "data_manifest_sha256": self.data_manifest_sha256,
-        }
-
-    @classmethod
-    def from_header(cls, header: dict[str, str]) -> WeightsMetadata:
-        if header.get("format") != FORMAT:
-            raise WeightsError(f"not a {FORMAT} file (format={header.get('format')!r})")
-        try:
-            temperature = float(header.get("temperature", "1.0"))
-            meta = cls(
-                architecture=header["architecture"],
-                classes=list(json.loads(header["classes"])),
-                preprocessing=PreprocessSpec.from_dict(json.loads(header["preprocessing"])),
-                temperature=temperature,
-                version=header.get("version", "0.0.0"),
-                name=header.get("name", "paper-cnn"),
-                training=json.loads(header.get("training", "{}")),
-                metrics=json.loads(header.get("metrics", "{}")),
-                data_manifest_sha256=header.get("data_manifest_sha256", ""),
-            )
-        except (KeyError, TypeError, ValueError) as exc:
-            raise WeightsError(f"invalid metadata: {exc}") from exc
-        if not temperature > 0:
-            raise WeightsError(f"temperature must be positive, got {temperature}")
-        return meta
+__all__ = [
+    "FORMAT",
+    "LoadedWeights",
+    "WeightsError",
+    "WeightsMetadata",
+    "file_sha256",
+    "load_weights",
+    "read_header",
+    "save_weights",
+]
 
 
 @dataclass
@@ -89,14 +42,6 @@ class LoadedWeights:
     sha256: str
     gate: Gate | None = None
     int8: Int8Calibration | None = None
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def save_weights(
@@ -120,90 +65,17 @@ def save_weights(
     return file_sha256(path)
 
 
-def read_header(path: Path) -> dict[str, str]:
-    """The metadata of a safetensors file, read without loading any tensor."""
-    try:
-        with path.open("rb") as fh:
-            size = int.from_bytes(fh.read(8), "little")
-            if not 0 < size < 100_000_000:
-                raise WeightsError(f"{path.name}: not a safetensors file")
-            header = json.loads(fh.read(size))
-    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise WeightsError(f"{path.name}: cannot read header: {exc}") from exc
-    meta = header.get("__metadata__") if isinstance(header, dict) else None
-    if not isinstance(meta, dict):
-        raise WeightsError(f"{path.name}: no metadata; was it written by `ml export`?")
-    return {str(k): str(v) for k, v in meta.items()}
-
-
 def load_weights(path: Path, expected_classes: list[str] | None = None) -> LoadedWeights:
-    """Validate and load a weights file: format, architecture, class list, tensor names and shapes."""
-    path = Path(path)
-    if not path.is_file():
-        raise WeightsError(f"weights file not found: {path}")
-    header = read_header(path)
-    metadata = WeightsMetadata.from_header(header)
-    if metadata.architecture not in MODELS:
-        raise WeightsError(f"unknown architecture {metadata.architecture!r}; known: {sorted(MODELS)}")
-    if expected_classes is not None and metadata.classes != list(expected_classes):
-        raise WeightsError(
-            f"class list {metadata.classes} differs from the expected {list(expected_classes)}"
-        )
-    if len(metadata.classes) < 2 or len(set(metadata.classes)) != len(metadata.classes):
-        raise WeightsError(f"invalid class list {metadata.classes}")
-    model = build_model(metadata.architecture, num_classes=len(metadata.classes))
-    try:
-        tensors = load_file(str(path))
-    except (SafetensorError, OSError) as exc:
-        raise WeightsError(f"{path.name}: cannot read tensors: {exc}") from exc
-    gate_tensors = {k: tensors.pop(k) for k in [k for k in tensors if k.startswith(TENSOR_PREFIX)]}
-    gate = _load_gate(header.get("gate"), gate_tensors)
-    int8 = _load_int8(header.get("int8"))
-    expected = model.state_dict()
-    missing = sorted(set(expected) - set(tensors))
-    unexpected = sorted(set(tensors) - set(expected))
-    if missing or unexpected:
-        raise WeightsError(
-            f"tensor names do not match {metadata.architecture}: missing {missing}, unexpected {unexpected}"
-        )
-    for name, tensor in tensors.items():
-        if tensor.shape != expected[name].shape:
-            raise WeightsError(
-                f"tensor {name} has shape {tuple(tensor.shape)}, expected {tuple(expected[name].shape)}"
-            )
-        if not torch.isfinite(tensor.float()).all():
-            raise WeightsError(f"tensor {name} holds non-finite values")
-    model.load_state_dict(tensors)
+    """Validate and load a weights file (:func:`ml.model.weights_file.read_weights`) as torch modules."""
+    read = read_weights(path, expected_classes)
+    model = build_model(read.metadata.architecture, num_classes=len(read.metadata.classes))
+    model.load_state_dict({name: torch.from_numpy(array) for name, array in read.tensors.items()})
     model.eval()
-    if gate is not None and len(gate.distance.layers) != model.blocks:
-        raise WeightsError(
-            f"the input-assessment gate measures {len(gate.distance.layers)} feature layers, "
-            f"the model has {model.blocks}"
-        )
-    convs = sum(isinstance(m, torch.nn.Conv2d) for m in model.body)
-    if int8 is not None and len(int8.activation_max) != convs:
-        raise WeightsError(f"the int8 calibration covers {len(int8.activation_max)} of {convs} convolutions")
-    return LoadedWeights(model=model, metadata=metadata, sha256=file_sha256(path), gate=gate, int8=int8)
-
-
-def _load_gate(config: str | None, tensors: dict[str, torch.Tensor]) -> Gate | None:
-    if config is None:
-        if tensors:
-            raise WeightsError("gate tensors without a gate header")
-        return None
-    try:
-        gate = Gate.from_tensors(GateConfig.from_json(config), tensors)
-    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
-        raise WeightsError(f"invalid input-assessment gate: {exc}") from exc
-    if not all(torch.isfinite(t.float()).all() for t in tensors.values()):
-        raise WeightsError("the gate holds non-finite values")
-    return gate
-
-
-def _load_int8(text: str | None) -> Int8Calibration | None:
-    if text is None:
-        return None
-    try:
-        return Int8Calibration.from_json(text)
-    except (KeyError, TypeError, ValueError) as exc:
-        raise WeightsError(f"invalid int8 calibration: {exc}") from exc
+    gate = None
+    if read.gate is not None:
+        tensors = {name: torch.from_numpy(array) for name, array in read.gate_tensors.items()}
+        try:
+            gate = Gate.from_tensors(read.gate, tensors)
+        except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+            raise WeightsError(f"invalid input-assessment gate: {exc}") from exc
+    return LoadedWeights(model=model, metadata=read.metadata, sha256=read.sha256, gate=gate, int8=read.int8)

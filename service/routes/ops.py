@@ -6,7 +6,7 @@ from dataclasses import asdict
 
 from fastapi import APIRouter, Depends, Response
 
-from ml.model.gate import Gate
+from ml.engine.gate import ServingGate
 from service.auth import require_api_key
 from service.deps import MetricsDep, SettingsDep, WorkerDep
 from service.errors import DrainingError, NotReadyError
@@ -102,13 +102,14 @@ async def model(worker: WorkerDep) -> ModelInfo:
         ),
         temperature=meta.temperature,
         metrics=meta.metrics,
-        device=worker.device.type,
+        device=worker.device,
+        engine=worker.runner.engine.name,
         gate=gate_info(worker.runner.gate),
         intended_use=INTENDED_USE,
     )
 
 
-def gate_info(gate: Gate | None) -> GateInfo | None:
+def gate_info(gate: ServingGate | None) -> GateInfo | None:
     if gate is None:
         return None
     return GateInfo(thresholds=GateThresholds(**asdict(gate.config.thresholds)), fitted=gate.config.fitted)

@@ -9,7 +9,7 @@ from typing import Annotated
 import anyio.to_thread
 from fastapi import APIRouter, Depends, Query, Request
 
-from ml.model.gate import Assessment
+from ml.model.assessment import Assessment
 from service.auth import require_api_key
 from service.deps import DecodeLimiterDep, MetricsDep, PipelineDep, SettingsDep, WorkerDep
 from service.disconnect import unless_disconnected
@@ -54,7 +54,7 @@ async def predict(
         del body, job
     request.state.image_kind = prepared.kind.value
     request.state.image_width, request.state.image_height = prepared.facts.width, prepared.facts.height
-    request.state.device = worker.device.type
+    request.state.device = worker.device
 
     item = WorkItem(prepared.inputs, prepared.scope_inputs, prepared.facts)
     prediction = await unless_disconnected(request, worker.infer(item, with_cam=gradcam, deadline=deadline))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from bench.int8_probe import labels, latency_ms, session
-from ml.engine.graph import build_onnx
+from ml.engine.torch_engine import build_onnx
 from ml.int8 import calibrate
 from tests.support.weights import random_model
 

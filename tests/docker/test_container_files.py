@@ -28,9 +28,11 @@ def find_tool(name: str, package: str) -> str:
     return found
 
 
-def runtime_requirements() -> list[Requirement]:
+def runtime_requirements(extra: str | None = None) -> list[Requirement]:
+    """pyproject's dependencies, or those of one of its extras."""
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    return [Requirement(dep) for dep in project["dependencies"]]
+    deps = project["dependencies"] if extra is None else project["optional-dependencies"][extra]
+    return [Requirement(dep) for dep in deps]
 
 
 @pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: str(p.relative_to(ROOT)))
@@ -60,28 +62,23 @@ def test_constraints_pin_every_runtime_dependency_within_its_range() -> None:
             pins[canonicalize_name(name)] = version.strip()
     for req in runtime_requirements():
         name = canonicalize_name(req.name)
-        if name == "torch":
-            assert name not in pins, (
-                "torch is pinned by TORCH_VERSION in the Dockerfiles, not by constraints.txt"
-            )
-            continue
         assert name in pins, f"{req.name} is a runtime dependency but docker/constraints.txt does not pin it"
         assert req.specifier.contains(pins[name]), (
             f"constraints.txt pins {req.name}=={pins[name]}, outside {req}"
         )
 
 
-def test_dockerfiles_build_the_same_torch_version() -> None:
-    versions = {
-        p.name: re.findall(r"^ARG TORCH_VERSION=(\S+)$", p.read_text(), re.MULTILINE) for p in DOCKERFILES
-    }
-    assert all(len(v) == 1 for v in versions.values()), versions
-    assert len({v[0] for v in versions.values()}) == 1, versions
-    (version,) = next(iter(versions.values()))
-    (torch_req,) = [r for r in runtime_requirements() if canonicalize_name(r.name) == "torch"]
-    assert torch_req.specifier.contains(version), (
-        f"TORCH_VERSION {version} is outside pyproject's {torch_req}"
-    )
+def test_torch_is_no_runtime_dependency_and_the_cpu_image_installs_none() -> None:
+    assert not any(canonicalize_name(r.name) == "torch" for r in runtime_requirements())
+    assert "\ntorch==" not in (ROOT / "docker" / "constraints.txt").read_text()
+    cpu = (ROOT / "Dockerfile").read_text()
+    assert "TORCH" not in cpu and "torch==" not in cpu
+
+
+def test_the_gpu_image_builds_a_torch_within_the_torch_extras_range() -> None:
+    (version,) = re.findall(r"^ARG TORCH_VERSION=(\S+)$", DOCKERFILES[1].read_text(), re.MULTILINE)
+    (torch_req,) = [r for r in runtime_requirements("torch") if canonicalize_name(r.name) == "torch"]
+    assert torch_req.specifier.contains(version), f"TORCH_VERSION {version} is outside {torch_req}"
 
 
 def _imports(path: Path) -> set[str]:

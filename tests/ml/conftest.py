@@ -6,23 +6,12 @@ import csv
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
 import pytest
-from PIL import Image
 
 from ml.classes import CLASSES
+from tests.support.images import synthetic_xray
 
 SHARED_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "covid-radiography"
-
-
-def synthetic_xray(label: int, seed: int, size: tuple[int, int] = (40, 48)) -> Image.Image:
-    """A grayscale picture whose brightness pattern depends on the class, so a model can learn it."""
-    rng = np.random.default_rng(seed)
-    h, w = size
-    base = rng.normal(100, 20, size=(h, w))
-    band = slice(label * h // 3, (label + 1) * h // 3)
-    base[band, :] += 80
-    return Image.fromarray(np.clip(base, 0, 255).astype(np.uint8), mode="L")
 
 
 def write_manifest_layout(root: Path, per_class: int, duplicates: int = 2) -> Path:

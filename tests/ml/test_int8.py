@@ -9,15 +9,15 @@ import onnx
 import pytest
 import torch
 
-from ml.engine import INT8, EngineError, OnnxRuntimeEngine, build_engine, resolve_engine, runtime
-from ml.engine.graph import build_onnx
+from ml.engine import INT8, EngineError, EngineName, OnnxRuntimeEngine, build_engine, resolve_engine, select
 from ml.engine.quantize import activation_scale, quantize_bias, quantize_weight
+from ml.engine.torch_engine import build_onnx, classifier_of
 from ml.gradcam import predict_with_cam
 from ml.model import WeightsError, load_weights
 from ml.model.int8 import Int8Calibration, activation_maxima
 from tests.support.weights import TEST_SPEC, random_int8, random_model, write_random_weights
 
-CPU = torch.device("cpu")
+CPU = "cpu"
 SHA = "cd" * 32
 
 
@@ -100,33 +100,33 @@ def test_the_int8_engine_answers_close_to_fp32_with_the_same_outputs() -> None:
     x = torch.randn(6, 3, TEST_SPEC.crop, TEST_SPEC.crop, generator=generator)
     reference = predict_with_cam(model, x, with_taps=True)
 
-    engine = OnnxRuntimeEngine(model, SHA, threads=1, int8=random_int8(model))
-    result = engine.predict(x, with_cam=True, with_taps=True)
+    engine = OnnxRuntimeEngine(classifier_of(model, SHA), threads=1, int8=random_int8(model))
+    result = engine.predict(x.numpy(), with_cam=True, with_taps=True)
 
     assert engine.name == INT8
     scale = float(reference.logits.abs().max())
-    torch.testing.assert_close(result.logits, reference.logits, rtol=0, atol=0.1 * scale)
+    torch.testing.assert_close(torch.from_numpy(result.logits), reference.logits, rtol=0, atol=0.1 * scale)
     assert result.cams is not None and reference.cams is not None
     assert result.cams.shape == reference.cams.shape
     assert [t.shape for t in result.taps] == [t.shape for t in reference.taps]
 
 
 def test_auto_takes_int8_only_where_the_weights_carry_a_calibration(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(runtime, "int8_products_exact", lambda: True)
+    monkeypatch.setattr(select, "int8_products_exact", lambda: True)
     assert resolve_engine("auto", CPU, int8_calibrated=True) == INT8
-    assert resolve_engine("auto", CPU, int8_calibrated=False) == "onnxruntime"
-    assert resolve_engine("onnxruntime", CPU, int8_calibrated=True) == "onnxruntime"
-    assert resolve_engine("auto", torch.device("cuda"), int8_calibrated=True) == "torch"
+    assert resolve_engine("auto", CPU, int8_calibrated=False) == EngineName.ONNXRUNTIME
+    assert resolve_engine("onnxruntime", CPU, int8_calibrated=True) == EngineName.ONNXRUNTIME
+    assert resolve_engine("auto", "cuda", int8_calibrated=True) == EngineName.TORCH
     with pytest.raises(EngineError, match="no int8 calibration"):
         resolve_engine(INT8, CPU, int8_calibrated=False)
     with pytest.raises(EngineError, match="needs the weights' int8 calibration"):
-        build_engine(INT8, random_model(), CPU, SHA)
+        build_engine(INT8, classifier_of(random_model(), SHA), CPU)
 
 
 def test_a_cpu_whose_int8_products_could_saturate_keeps_fp32(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(runtime, "int8_products_exact", lambda: False)
+    monkeypatch.setattr(select, "int8_products_exact", lambda: False)
 
-    assert resolve_engine("auto", CPU, int8_calibrated=True) == "onnxruntime"
+    assert resolve_engine("auto", CPU, int8_calibrated=True) == EngineName.ONNXRUNTIME
     with pytest.raises(EngineError, match="no VNNI"):
         resolve_engine(INT8, CPU, int8_calibrated=True)
 
@@ -146,9 +146,9 @@ def test_exact_int8_products_are_read_off_the_cpu(
     cpuinfo = tmp_path / "cpuinfo"
     cpuinfo.write_text(f"processor\t: 0\nflags\t\t: {flags}\n")
     monkeypatch.setattr("platform.machine", lambda: machine)
-    monkeypatch.setattr(runtime, "CPUINFO", cpuinfo)
+    monkeypatch.setattr(select, "CPUINFO", cpuinfo)
 
-    assert runtime.int8_products_exact() is exact
+    assert select.int8_products_exact() is exact
 
 
 def test_the_weights_file_carries_its_calibration_and_a_mismatched_one_is_refused(tmp_path: Path) -> None:

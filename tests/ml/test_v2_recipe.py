@@ -20,9 +20,8 @@ from ml.sources import has_sources, per_source
 from ml.style import MixStyle, histogram_match
 from ml.train import warm_start
 from ml.train_data import decode_cached, epoch_order
+from tests.support.images import synthetic_xray
 from tests.support.weights import write_random_weights
-
-from .conftest import synthetic_xray
 
 EQUALIZE = PreprocessSpec(standardize="equalize")
 

@@ -16,6 +16,7 @@ from typing import Any
 import anyio
 import anyio.to_thread
 import httpx
+import numpy as np
 import pytest
 import torch
 from PIL import Image
@@ -159,7 +160,7 @@ async def test_an_exception_on_one_item_of_a_batch_fails_only_that_request(
 
     def poisoned(runner: ModelRunner, items: list[WorkItem], with_cam: list[bool]) -> list[Answer]:
         batches.append(len(items))
-        flat = torch.stack([item.inputs for item in items]).flatten(1)
+        flat = torch.from_numpy(np.stack([item.inputs for item in items])).flatten(1)
         # The all-white image is the poisoned one: every value of its normalized input is the maximum.
         if bool(((flat == flat[:, :1]).all(dim=1) & (flat[:, 0] > 0.99)).any()):
             raise RuntimeError("this item breaks the model")

@@ -105,6 +105,7 @@ async def test_gradcam_false_answers_null_overlay_and_the_same_probabilities(svc
 async def test_probabilities_are_softmax_of_logits_over_the_weights_temperature(svc: Service) -> None:
     import torch
 
+    from ml.model import load_weights
     from ml.preprocessing import eval_transform
 
     pixels = pattern(64, 64, seed=9)
@@ -113,7 +114,9 @@ async def test_probabilities_are_softmax_of_logits_over_the_weights_temperature(
     )
 
     image = torch.from_numpy(to_uint8(pixels).astype(np.float32) / 255)
-    logits = svc.worker.runner.model(eval_transform(image, TEST_SPEC)[None]).detach()
+    model = load_weights(svc.app.state.settings.weights_path).model
+    with torch.no_grad():
+        logits = model(eval_transform(image, TEST_SPEC)[None])
     expected = torch.softmax(logits / TEST_TEMPERATURE, dim=1)[0].tolist()
     assert list(response.json()["probabilities"].values()) == pytest.approx(expected, abs=1e-5)
 

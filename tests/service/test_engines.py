@@ -9,9 +9,8 @@ from typing import Any
 
 import numpy as np
 import pytest
-import torch
 
-from ml.engine import runtime
+from ml.engine import select
 from service.device import StartupError, resolve_engine
 from service.settings import Settings
 from tests.support.app import serve
@@ -28,6 +27,8 @@ async def answers(settings: Settings) -> tuple[list[dict[str, Any]], str]:
             for seed in range(3)
         ]
         metrics = (await svc.client.get("/metrics")).text
+        engine = (await svc.client.get("/model")).json()["engine"]
+    assert f'engine="{engine}"' in metrics, "/model and /metrics name the same engine"
     return bodies, metrics
 
 
@@ -50,7 +51,7 @@ async def test_torch_and_onnxruntime_give_the_same_answers_and_overlays(
 async def test_weights_with_an_int8_calibration_are_served_in_int8_close_to_fp32(
     make_settings: Callable[..., Settings], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(runtime, "int8_products_exact", lambda: True)
+    monkeypatch.setattr(select, "int8_products_exact", lambda: True)
     weights = write_random_weights(tmp_path / "int8.safetensors", int8=random_int8())
     fp32, _ = await answers(make_settings(weights_path=weights, engine="onnxruntime"))
 
@@ -65,4 +66,4 @@ async def test_weights_with_an_int8_calibration_are_served_in_int8_close_to_fp32
 
 def test_onnxruntime_on_a_gpu_is_a_startup_error_naming_the_setting() -> None:
     with pytest.raises(StartupError, match=r"CXR_ENGINE=onnxruntime: .*CPU only"):
-        resolve_engine("onnxruntime", torch.device("cuda"))
+        resolve_engine("onnxruntime", "cuda")

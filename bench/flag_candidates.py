@@ -1,0 +1,242 @@
+"""Candidate "uncertain" flags measured on other hospitals' images: ``python -m bench.flag_candidates``.
+
+The served gate marks an in-scope answer uncertain when its calibrated confidence is low or when the
+classifier's features, averaged over its four blocks, are atypical (:mod:`ml.model.distance`). This script
+scores alternatives without changing what is served: the distance of each block alone (the early blocks
+react to intensity style: a style detector), the most atypical block, and a class-agnostic density (one
+mean and covariance for all classes) instead of the class-conditional one.
+
+Every candidate keeps the served out-of-scope decision and the low-confidence flag and replaces the
+typicality flag by ``score > threshold``, the threshold set on the validation split only: so that the
+candidate alone flags 5% of it (as the served typicality does), and, second, as far as the validation
+split's uncertain share stays at most 10%. ``external-dev`` is a test set: it only reads the result.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ml.data import discover, read_split
+from ml.gate.data import classifier_outputs, decode_samples, scope_batch
+from ml.metrics import softmax
+from ml.model import LoadedWeights, load_weights
+from ml.model.checks import ImageFacts
+from ml.model.distance import LayerStats, fit_layer
+from ml.model.gate import Gate
+
+logger = logging.getLogger(__name__)
+DISTANCE_IMAGES = 4000
+"""The training-side images the class-agnostic density is fitted on: the same draw as the gate's fit."""
+
+
+@dataclass
+class Part:
+    """One set of images: labels, sources, calibrated probabilities, block features, served flags."""
+
+    labels: np.ndarray
+    sources: np.ndarray
+    probs: np.ndarray
+    taps: list[torch.Tensor]
+    out_of_scope: np.ndarray
+    served_uncertain: np.ndarray
+
+
+def served_flags(
+    gate: Gate, arrays: dict[str, np.ndarray], taps: list[torch.Tensor], probs: np.ndarray
+) -> Any:
+    """Out of scope and uncertain, as ``gate`` would serve them (``ml.gate.evaluate.assess_images``)."""
+    scope_inputs = torch.from_numpy(arrays["scope"]).float()
+    signals = gate.signals(scope_inputs, taps)
+    shapes = arrays["shape"]
+    assessments = [
+        gate.assess(ImageFacts(int(h), int(w)), scope_inputs[i], signals, i, float(p.max()))
+        for i, ((h, w), p) in enumerate(zip(shapes, probs, strict=True))
+    ]
+    return (
+        np.array([not a.in_scope for a in assessments]),
+        np.array([a.uncertain for a in assessments]),
+    )
+
+
+def model_digest(weights: LoadedWeights) -> str:
+    digest = hashlib.sha256()
+    for name, tensor in sorted(weights.model.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
+def features(
+    weights: LoadedWeights, samples: list[Any], sources: list[str], cache: Path | None, name: str
+) -> dict[str, np.ndarray]:
+    """Labels, sources, logits, block features, scope inputs and image shapes; cached per classifier."""
+    path = cache / f"{name}-{model_digest(weights)}.npz" if cache else None
+    if path is not None and path.is_file():
+        with np.load(path) as data:
+            return dict(data)
+    images = decode_samples(samples)
+    logits, taps = classifier_outputs(weights.model, images.pixels, weights.metadata.preprocessing)
+    arrays = {
+        "labels": images.labels,
+        "sources": np.array(sources),
+        "logits": logits,
+        "scope": scope_batch(images.pixels).half().numpy(),
+        "shape": np.array([p.shape for p in images.pixels]),
+        **{f"tap{i}": t.numpy() for i, t in enumerate(taps)},
+    }
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(path, **arrays)  # type: ignore[arg-type]
+    return arrays
+
+
+def make_part(weights: LoadedWeights, arrays: dict[str, np.ndarray]) -> Part:
+    assert weights.gate is not None
+    taps = [torch.from_numpy(arrays[f"tap{i}"]) for i in range(sum(k.startswith("tap") for k in arrays))]
+    probs = softmax(arrays["logits"], weights.metadata.temperature)
+    oos, uncertain = served_flags(weights.gate, arrays, taps, probs)
+    return Part(arrays["labels"], arrays["sources"], probs, taps, oos, uncertain)
+
+
+def block_scores(layers: list[LayerStats], taps: list[torch.Tensor]) -> np.ndarray:
+    """``[N, blocks]`` squared Mahalanobis distance per dimension, block by block."""
+    return np.stack([s.distance(t).numpy() / t.shape[1] for s, t in zip(layers, taps, strict=True)], 1)
+
+
+def candidates(
+    cond: list[LayerStats], agnostic: list[LayerStats], part: Part, val: Part
+) -> dict[str, np.ndarray]:
+    """Every candidate's score (higher = stranger) for ``part``; ranks are taken against ``val``."""
+    out: dict[str, np.ndarray] = {}
+    for name, layers in (("class-conditional", cond), ("class-agnostic", agnostic)):
+        here, ref = block_scores(layers, part.taps), block_scores(layers, val.taps)
+        out[f"{name}, mean of blocks"] = here.mean(1)
+        for b in range(here.shape[1]):
+            out[f"{name}, block {b + 1}"] = here[:, b]
+        out[f"{name}, blocks 1-2"] = here[:, :2].mean(1)
+        ranks = np.stack([np.searchsorted(np.sort(ref[:, b]), here[:, b]) for b in range(here.shape[1])], 1)
+        out[f"{name}, most atypical block"] = ranks.max(1).astype(np.float64)
+    return out
+
+
+def flags(part: Part, score: np.ndarray, threshold: float, min_confidence: float) -> np.ndarray:
+    """Uncertain answers: in scope, and low in confidence or beyond the candidate's threshold."""
+    flagged: np.ndarray = ~part.out_of_scope & ((part.probs.max(1) < min_confidence) | (score > threshold))
+    return flagged
+
+
+def limit_threshold(part: Part, score: np.ndarray, min_confidence: float, limit: float) -> float:
+    """The lowest threshold (most flags) that keeps the validation uncertain share at most ``limit``."""
+    for q in np.linspace(0.5, 1.0, 501):
+        threshold = float(np.quantile(score, q))
+        if flags(part, score, threshold, min_confidence).mean() <= limit:
+            return threshold
+    return float(score.max())
+
+
+def quality(part: Part, uncertain: np.ndarray) -> dict[str, Any]:
+    correct = part.probs.argmax(1) == part.labels
+    flagged = part.out_of_scope | uncertain
+    out: dict[str, Any] = {}
+    for source in sorted(set(part.sources)):
+        m = part.sources == source
+        keep, wrong = m & ~flagged, m & ~correct
+        out[str(source)] = {
+            "n": int(m.sum()),
+            "uncertain": float(uncertain[m].mean()),
+            "unflagged": float(keep.sum() / m.sum()),
+            "accuracy_unflagged": float(correct[keep].mean()) if keep.any() else None,
+            "errors_flagged": float(flagged[wrong].mean()) if wrong.any() else None,
+        }
+    return out
+
+
+def measure(
+    weights: LoadedWeights, data: Path, split: Path, external: Path, cache: Path | None, served_only: bool
+) -> dict[str, Any]:
+    gate = weights.gate
+    assert gate is not None
+    dataset = discover(data)
+    train, val_samples = read_split(split, dataset.root)
+    val = make_part(weights, features(weights, val_samples, ["validation"] * len(val_samples), cache, "val"))
+    ext_samples = discover(external).samples
+    ext = make_part(weights, features(weights, ext_samples, [s.source for s in ext_samples], cache, "ext"))
+    served = {"validation": quality(val, val.served_uncertain), **quality(ext, ext.served_uncertain)}
+    served["validation"]["out_of_scope"] = float(val.out_of_scope.mean())
+    if served_only:
+        return {"served": served}
+    subset = np.random.default_rng(0).permutation(len(train))[:DISTANCE_IMAGES]
+    fit = make_part(
+        weights, features(weights, [train[i] for i in subset], ["train"] * len(subset), cache, "fit")
+    )
+    labels = torch.from_numpy(fit.labels)
+    agnostic = [fit_layer(t, torch.zeros_like(labels), 1) for t in fit.taps]
+    cond = gate.distance.layers
+    min_conf = gate.config.thresholds.min_confidence
+    results: dict[str, Any] = {"served": served}
+    val_scores, ext_scores = candidates(cond, agnostic, val, val), candidates(cond, agnostic, ext, val)
+    for name, score in val_scores.items():
+        for rule, threshold in (
+            ("5% alone", float(np.quantile(score, 0.95))),
+            ("10% limit", limit_threshold(val, score, min_conf, 0.10)),
+        ):
+            results[f"{name} ({rule})"] = {
+                "threshold": threshold,
+                "validation": quality(val, flags(val, score, threshold, min_conf))["validation"],
+                **quality(ext, flags(ext, ext_scores[name], threshold, min_conf)),
+            }
+    return results
+
+
+def _pct(value: float | None) -> str:
+    return "–" if value is None else f"{100 * value:.1f}%"
+
+
+def render(results: dict[str, Any]) -> str:
+    sources = [s for s in next(iter(results.values())) if s not in ("validation", "threshold")]
+    head = "| candidate | validation uncertain | validation accuracy unflagged |"
+    head += "".join(f" {s}: unflagged | accuracy unflagged | errors flagged |" for s in sources)
+    lines = [head, "| --- " * (3 + 3 * len(sources)) + "|"]
+    for name, r in results.items():
+        v = r["validation"]
+        row = f"| {name} | {_pct(v['uncertain'])} | {_pct(v['accuracy_unflagged'])} |"
+        for s in sources:
+            q = r[s]
+            row += (
+                f" {_pct(q['unflagged'])} | {_pct(q['accuracy_unflagged'])} | {_pct(q['errors_flagged'])} |"
+            )
+        lines.append(row)
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.flag_candidates", description=__doc__)
+    parser.add_argument("--weights", type=Path, default=Path("weights/cxr-paper-cnn.safetensors"))
+    parser.add_argument("--data", type=Path, default=Path("../shared/data/covid-radiography"))
+    parser.add_argument("--split", type=Path, default=Path("weights/validation/split.csv"))
+    parser.add_argument("--external", type=Path, default=Path("../shared/data/external-dev"))
+    parser.add_argument("--cache", type=Path, help="keep the classifier's features here, per classifier")
+    parser.add_argument("--served-only", action="store_true", help="only the weights' own gate")
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    weights = load_weights(args.weights)
+    if weights.gate is None:
+        raise SystemExit(f"{args.weights} carries no gate")
+    results = measure(weights, args.data, args.split, args.external, args.cache, args.served_only)
+    if args.out:
+        args.out.write_text(json.dumps(results, indent=2) + "\n")
+    print(render(results))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,127 @@
+"""The input assessment's configuration and its verdict, without torch.
+
+The gate's numbers (the scope classifier's probabilities, the feature distance and typicality) come from
+torch in training (:class:`ml.model.gate.Gate`) and from numpy and ONNX Runtime in the service
+(:mod:`ml.engine.gate`); both turn them into an :class:`Assessment` here, with the same thresholds.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from typing import Any, Final
+
+import numpy as np
+
+from ml.model.checks import CheckLimits, ImageFacts, Reason, cheap_reasons
+from ml.model.layout import SCOPE_CLASSES, SCOPE_SIZE, SCOPE_WIDTHS
+
+GATE_FORMAT: Final = "cxr-gate/1"
+TENSOR_PREFIX: Final = "gate."
+SCOPE_PREFIX: Final = TENSOR_PREFIX + "scope."
+DISTANCE_PREFIX: Final = TENSOR_PREFIX + "distance."
+_SCOPE_REASONS: Final = {
+    "inverted": Reason.INVERTED_POLARITY,
+    "rotated": Reason.WRONG_ORIENTATION,
+    "other": Reason.NOT_FRONTAL_CHEST_XRAY,
+}
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    min_chest_xray: float
+    """Below this scope probability of a frontal chest X-ray the image is out of scope."""
+    max_distance: float
+    """Above this feature-distance score the image is out of scope (far from all validation data)."""
+    min_typicality: float
+    """Below this typicality an in-scope answer is uncertain."""
+    min_confidence: float
+    """Below this calibrated top probability an in-scope answer is uncertain."""
+
+
+@dataclass(frozen=True)
+class GateConfig:
+    thresholds: Thresholds
+    checks: CheckLimits = field(default_factory=CheckLimits)
+    scope_size: int = SCOPE_SIZE
+    scope_widths: tuple[int, ...] = SCOPE_WIDTHS
+    fitted: dict[str, Any] = field(default_factory=dict)
+    """How the thresholds were chosen and what they gave on the validation split."""
+
+    def to_json(self) -> str:
+        return json.dumps({"format": GATE_FORMAT, **asdict(self)})
+
+    @classmethod
+    def from_json(cls, text: str) -> GateConfig:
+        data = json.loads(text)
+        if data.pop("format", None) != GATE_FORMAT:
+            raise ValueError(f"not a {GATE_FORMAT} gate")
+        return cls(
+            thresholds=Thresholds(**data["thresholds"]),
+            checks=CheckLimits(**data.get("checks", {})),
+            scope_size=int(data["scope_size"]),
+            scope_widths=tuple(int(w) for w in data["scope_widths"]),
+            fitted=dict(data.get("fitted", {})),
+        )
+
+
+def distance_layers(names: Iterable[str], prefix: str = DISTANCE_PREFIX) -> int:
+    """How many feature layers the saved distance tensors named ``names`` measure: as many as were fitted,
+    one per block of the classifier they were fitted on."""
+    return sum(name.startswith(f"{prefix}layer") and name.endswith(".means") for name in names)
+
+
+@dataclass(frozen=True)
+class Assessment:
+    in_scope: bool
+    uncertain: bool
+    reasons: tuple[Reason, ...]
+    scores: dict[str, float | None]
+    """``chest_xray`` (scope probability), ``typicality`` and ``confidence``; None where not computed."""
+
+
+def judge(
+    config: GateConfig,
+    facts: ImageFacts,
+    scope_input: np.ndarray,
+    scope_probs: np.ndarray,
+    distance: float,
+    typicality: float,
+    confidence: float,
+) -> Assessment:
+    """One image's verdict: ``scope_input`` ``[1, s, s]``, ``scope_probs`` ``[len(SCOPE_CLASSES)]``."""
+    t = config.thresholds
+    reasons = cheap_reasons(facts, scope_input, config.checks)
+    chest = float(scope_probs[0])
+    if chest < t.min_chest_xray:
+        worst = SCOPE_CLASSES[1 + int(np.argmax(scope_probs[1:]))]
+        reasons.append(_SCOPE_REASONS[worst])
+    if distance > t.max_distance:
+        reasons.append(Reason.FAR_FROM_TRAINING_DATA)
+    in_scope = not reasons
+    if in_scope:
+        if confidence < t.min_confidence:
+            reasons.append(Reason.LOW_CONFIDENCE)
+        if typicality < t.min_typicality:
+            reasons.append(Reason.ATYPICAL_FOR_TRAINING_DATA)
+    scores: dict[str, float | None] = {
+        "chest_xray": round(chest, 4),
+        "typicality": round(typicality, 4),
+        "confidence": round(confidence, 4),
+    }
+    return Assessment(in_scope, in_scope and bool(reasons), tuple(reasons), scores)
+
+
+def ungated_assessment(facts: ImageFacts, scope_input: np.ndarray, confidence: float) -> Assessment:
+    """For weights without a gate: the cheap checks still run, and every in-scope answer is uncertain."""
+    reasons = cheap_reasons(facts, scope_input, CheckLimits())
+    in_scope = not reasons
+    if in_scope:
+        reasons.append(Reason.GATE_UNAVAILABLE)
+    scores: dict[str, float | None] = {
+        "chest_xray": None,
+        "typicality": None,
+        "confidence": round(confidence, 4),
+    }
+    return Assessment(in_scope, in_scope, tuple(reasons), scores)
