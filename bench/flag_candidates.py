@@ -26,8 +26,8 @@ import numpy as np
 import torch
 
 from ml.data import discover, read_split
+from ml.evaluation.metrics import softmax
 from ml.gate.data import classifier_outputs, decode_samples, scope_batch
-from ml.metrics import softmax
 from ml.model import LoadedWeights, load_weights
 from ml.model.checks import ImageFacts
 from ml.model.distance import LayerStats, fit_layer

@@ -25,10 +25,10 @@ from bench.int8_probe import add_validation_arguments
 from ml.decoding import DecodeLimits
 from ml.engine import INT8, Classifier, EngineName, build_engine
 from ml.engine.gate import ServingGate
-from ml.int8 import validation_images
 from ml.model.weights_file import WeightsFile, read_weights
-from ml.robustness import shift_rng
-from ml.shifts import SEVERITIES, apply_shift
+from ml.release.int8 import validation_images
+from ml.robustness.shifts import SEVERITIES, apply_shift
+from ml.robustness.suite import shift_rng
 from service.pipeline import Pipeline
 from service.runner import Answer, ModelRunner, WorkItem
 

@@ -23,10 +23,10 @@ from bench.inputs import DEFAULT_DATA_DIR
 from harness.live import REPO
 from ml.engine.graph import INPUT, LOGITS
 from ml.engine.torch_engine import build_onnx
-from ml.int8 import calibrate, model_inputs, shifted_copies, validation_images
 from ml.model import load_weights
 from ml.model.int8 import DEFAULT_FP32_CONVS, Int8Calibration
-from ml.shifts import SEVERITIES, SHIFTS
+from ml.release.int8 import calibrate, model_inputs, shifted_copies, validation_images
+from ml.robustness.shifts import SEVERITIES, SHIFTS
 
 
 def session(model: bytes, threads: int) -> Any:

@@ -8,7 +8,7 @@ import os
 import sys
 from pathlib import Path
 
-from ml.config import PRESETS
+from ml.training.config import PRESETS
 
 DEVICES = ("auto", "cpu", "cuda")
 
@@ -111,7 +111,7 @@ def _parser() -> argparse.ArgumentParser:
         default=300,
         help="stratified subset of about N images (0: all); the default keeps a CPU run under an hour",
     )
-    rb.add_argument("--shifts", help="comma-separated names from ml/shifts.py (default: all 18)")
+    rb.add_argument("--shifts", help="comma-separated names from ml/robustness/shifts.py (default: all 18)")
     rb.add_argument("--seed", type=int, default=0, help="seed for the subset and the shifts' random draws")
     rb.add_argument("--batch-size", type=int, default=64, help="images per forward pass")
     rb.add_argument("--device", choices=DEVICES, default="auto", help="where to run")
@@ -159,7 +159,7 @@ def run(argv: list[str] | None = None) -> int:
 
 def _dispatch(args: argparse.Namespace) -> None:
     if args.command == "train":
-        from ml import train
+        from ml.training import train
 
         cfg = PRESETS[args.config].with_overrides(args.set)
         given = {
@@ -172,7 +172,7 @@ def _dispatch(args: argparse.Namespace) -> None:
         cfg = cfg.replace(**{k: v for k, v in given.items() if v is not None})
         train.main(cfg, args.data, args.out, args.device, args.resume, args.monitor, args.cache)
     elif args.command == "evaluate":
-        from ml import evaluate
+        from ml.evaluation import evaluate
 
         evaluate.main(
             args.weights,
@@ -186,7 +186,7 @@ def _dispatch(args: argparse.Namespace) -> None:
             gate_negatives=args.gate_negatives,
         )
     elif args.command == "robustness":
-        from ml import robustness
+        from ml.robustness import suite as robustness
 
         shifts = [name.strip() for name in (args.shifts or "").split(",") if name.strip()]
         robustness.main(
@@ -202,7 +202,7 @@ def _dispatch(args: argparse.Namespace) -> None:
             args.batch_size,
         )
     else:
-        from ml import export
+        from ml.release import export
 
         source = export.GateSource(
             args.data, args.split, args.scope_from, args.scope_epochs, args.scope_per_kind

@@ -22,7 +22,7 @@ from ml.gradcam import predict_with_cam
 from ml.model import PaperCNN
 from ml.model.scope import SCOPE_CLASSES, scope_input
 from ml.preprocessing import PreprocessSpec, eval_transform
-from ml.shifts import SEVERITIES, SHIFTS, apply_shift
+from ml.robustness.shifts import SEVERITIES, SHIFTS, apply_shift
 
 logger = logging.getLogger(__name__)
 

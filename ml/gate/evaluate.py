@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ml.evaluation.metrics import softmax
 from ml.gate.data import (
     POSITIVE_KINDS,
     Images,
@@ -28,12 +29,11 @@ from ml.gate.data import (
     shifted,
 )
 from ml.gate.shared import load_shared, shared_root
-from ml.metrics import softmax
 from ml.model import LoadedWeights, PaperCNN
 from ml.model.checks import ImageFacts
 from ml.model.gate import Assessment, Gate, GateSignals
 from ml.preprocessing import PreprocessSpec
-from ml.shifts import SHIFTS, apply_shift
+from ml.robustness.shifts import SHIFTS, apply_shift
 
 
 @dataclass

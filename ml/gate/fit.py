@@ -17,10 +17,10 @@ from typing import Any
 import numpy as np
 import torch
 
+from ml.evaluation.metrics import softmax
 from ml.gate.data import Images, build_scope_set, classifier_outputs, load_split, scope_batch
 from ml.gate.shared import load_shared, shared_root
 from ml.gate.train_scope import ScopeTrainConfig, scope_probabilities, train_scope
-from ml.metrics import softmax
 from ml.model import LoadedWeights
 from ml.model.distance import fit_distance
 from ml.model.gate import Gate, GateConfig, Thresholds

@@ -60,7 +60,7 @@ class PaperCNN(nn.Module):
         With ``taps``, each block's output is appended to it, spatially averaged (``[N, width]``, float32),
         for the input assessment's feature-space distance; the last one is the head's pooled input.
         With ``mix`` (training only), each block's output but the last is replaced by ``mix(output, block)``
-        before the pooling (:class:`ml.style.MixStyle`).
+        before the pooling (:class:`ml.training.style.MixStyle`).
         """
         if taps is None and mix is None:
             out: torch.Tensor = self.body(x)

@@ -6,7 +6,7 @@ import numpy as np
 
 from bench.int8_probe import labels, latency_ms, session
 from ml.engine.torch_engine import build_onnx
-from ml.int8 import calibrate
+from ml.release.int8 import calibrate
 from tests.support.weights import random_model
 
 

@@ -1,7 +1,13 @@
 import numpy as np
 import pytest
 
-from ml.metrics import classification_report, expected_calibration_error, fit_temperature, roc_auc, softmax
+from ml.evaluation.metrics import (
+    classification_report,
+    expected_calibration_error,
+    fit_temperature,
+    roc_auc,
+    softmax,
+)
 
 CLASSES = ["COVID", "Normal", "Viral Pneumonia"]
 

@@ -10,7 +10,6 @@ import torch
 
 from ml.__main__ import run
 from ml.classes import CLASSES
-from ml.config import PRESETS
 from ml.model import load_weights
 from ml.preprocessing import (
     PreprocessSpec,
@@ -21,8 +20,9 @@ from ml.preprocessing import (
     resize_shorter,
     square_cache,
 )
-from ml.shift_augment import ShiftAugmenter, training_shifts
-from ml.shifts import SHIFTS
+from ml.robustness.shifts import SHIFTS
+from ml.training.config import PRESETS
+from ml.training.shift_augment import ShiftAugmenter, training_shifts
 
 SHIPPED = Path(__file__).resolve().parents[2] / "weights" / "cxr-paper-cnn.safetensors"
 PERCENTILE = PreprocessSpec(standardize="percentile")

@@ -13,7 +13,7 @@ from ml.classes import CLASSES
 from ml.data import decode_gray, discover
 from ml.model import WeightsMetadata, build_model, load_weights, save_weights
 from ml.preprocessing import PreprocessSpec, eval_transform
-from ml.shifts import SEVERITIES, SHIFTS, apply_shift
+from ml.robustness.shifts import SEVERITIES, SHIFTS, apply_shift
 
 SMALL_SPEC = PreprocessSpec(resize=40, crop=32)
 ALL = [(name, severity) for name in SHIFTS for severity in SEVERITIES]

@@ -9,17 +9,17 @@ import pytest
 import torch
 
 from ml.__main__ import run
-from ml.checkpoint import TrainState, save_checkpoint
 from ml.classes import CLASSES
-from ml.config import PRESETS
 from ml.data import discover
-from ml.distributed import Dist
+from ml.evaluation.sources import has_sources, per_source
 from ml.model import build_model, load_weights
 from ml.preprocessing import PreprocessSpec, eval_transform, percentiles, standardize
-from ml.sources import has_sources, per_source
-from ml.style import MixStyle, histogram_match
-from ml.train import warm_start
-from ml.train_data import decode_cached, epoch_order
+from ml.training.checkpoint import TrainState, save_checkpoint
+from ml.training.config import PRESETS
+from ml.training.data import decode_cached, epoch_order
+from ml.training.distributed import Dist
+from ml.training.style import MixStyle, histogram_match
+from ml.training.train import warm_start
 from tests.support.images import synthetic_xray
 from tests.support.weights import write_random_weights
 

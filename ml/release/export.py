@@ -4,7 +4,8 @@ The input is a run's ``model.safetensors``, a released file or a training checkp
 (``*.ckpt.safetensors``). With ``--data`` (and the run's ``--split``), export also fits the file's input
 assessment (:mod:`ml.gate.fit`), so every model carries a gate fitted to itself. Without it, a gate already
 in the input is kept; a file with none is served with every answer marked uncertain (``gate_unavailable``).
-With ``--int8 DATA`` (and ``--split``) it also calibrates the CPU engine's int8 model (:mod:`ml.int8`);
+With ``--int8 DATA`` (and ``--split``) it also calibrates the CPU engine's int8 model
+(:mod:`ml.release.int8`);
 without it, an input's calibration is kept only if the classifier is the same (not from a checkpoint).
 The output is validated by :func:`ml.model.load_weights` after it is written, with the version stamped in.
 """
@@ -16,7 +17,6 @@ import logging
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from ml.checkpoint import is_checkpoint
 from ml.classes import CLASSES
 from ml.gate.train_scope import ScopeTrainConfig
 from ml.model import (
@@ -31,12 +31,13 @@ from ml.model import (
 from ml.model.gate import Gate
 from ml.model.int8 import Int8Calibration
 from ml.preprocessing import PreprocessSpec
+from ml.training.checkpoint import is_checkpoint
 
 logger = logging.getLogger(__name__)
 
 
 def _from_checkpoint(path: Path, temperature: float) -> tuple[PaperCNN, WeightsMetadata]:
-    from ml.checkpoint import load_checkpoint
+    from ml.training.checkpoint import load_checkpoint
 
     header = read_header(path)
     config = json.loads(header["config"])
@@ -90,7 +91,7 @@ def main(
     elif gate is None:
         logger.warning("%s carries no input assessment; pass --data to fit one", out.name)
     if int8_data is not None:
-        from ml.int8 import calibrate_on
+        from ml.release.int8 import calibrate_on
 
         int8 = calibrate_on(model, metadata.preprocessing, *int8_data)
     sha = save_weights(out, model, metadata, gate, int8)

@@ -4,7 +4,8 @@
 ``python -m bench.int8_probe`` measures how often the int8 model's labels agree with fp32's.
 
 The calibration images are validation images: each one clean, and every eighth one under each robustness
-shift at severity 2 (:mod:`ml.shifts`), so that the activation ranges cover other acquisition styles too.
+shift at severity 2 (:mod:`ml.robustness.shifts`), so that the activation ranges cover other acquisition
+styles too.
 """
 
 from __future__ import annotations
@@ -19,8 +20,8 @@ from ml.data import decode_gray, select_samples
 from ml.model import PaperCNN
 from ml.model.int8 import DEFAULT_FP32_CONVS, Int8Calibration, activation_maxima
 from ml.preprocessing import PreprocessSpec, eval_transform
-from ml.robustness import shift_rng
-from ml.shifts import SHIFTS, apply_shift
+from ml.robustness.shifts import SHIFTS, apply_shift
+from ml.robustness.suite import shift_rng
 
 CALIBRATION_SEVERITY = 2
 SHIFTED_EVERY = 8

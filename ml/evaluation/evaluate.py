@@ -4,7 +4,7 @@ Writes ``metrics.json`` (accuracy, per-class precision/recall/F1/support/ROC AUC
 before and after the file's temperature), PNG plots and ``report.md`` beside the paper's figures. For a
 file that carries an input assessment, also ``gate.json``, ``gate.md`` (appended to ``report.md``) and
 ``risk_coverage.png`` (:mod:`ml.gate.evaluate`). A test set whose manifest names its sources (such as
-``external-dev``) is also reported per source (:mod:`ml.sources`).
+``external-dev``) is also reported per source (:mod:`ml.evaluation.sources`).
 """
 
 from __future__ import annotations
@@ -22,10 +22,10 @@ from torch import nn
 from ml.classes import CLASSES
 from ml.data import decode_all, select_samples
 from ml.device import resolve_device
+from ml.evaluation.outputs import write_eval_outputs
+from ml.evaluation.sources import has_sources, per_source, render_sources
 from ml.model import load_weights
-from ml.outputs import write_eval_outputs
 from ml.preprocessing import PreprocessSpec, eval_batch
-from ml.sources import has_sources, per_source, render_sources
 
 logger = logging.getLogger(__name__)
 

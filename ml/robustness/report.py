@@ -12,8 +12,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from ml.classes import CLASSES
-from ml.shifts import SEVERITIES
-from ml.sources import render_suite_by_source
+from ml.evaluation.sources import render_suite_by_source
+from ml.robustness.shifts import SEVERITIES
 
 
 def _f(value: float) -> str:

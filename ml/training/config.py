@@ -31,15 +31,15 @@ class TrainConfig:
     """0 disables the exponential moving average of the weights."""
     balanced_sampling: bool = False
     standardize: str = "none"
-    """The preprocessing's intensity standardisation (``none`` or ``percentile``), recorded in the weights."""
+    """Intensity standardisation (``none``, ``percentile``, ``equalize``), recorded in the weights."""
     shift_fraction: float = 0.0
-    """Share of training images replaced each epoch by a copy under a random :mod:`ml.shifts` shift."""
+    """Share of training images replaced each epoch by a shifted copy (:mod:`ml.robustness.shifts`)."""
     shift_names: str = ""
     """Comma-separated shifts to draw from; empty: all but ``invert`` (polarity is the decoder's job)."""
     histogram_match: float = 0.0
-    """Share of training images given another training image's intensity histogram (:mod:`ml.style`)."""
+    """Share of training images given another training image's histogram (:mod:`ml.training.style`)."""
     mixstyle: float = 0.0
-    """Chance, per batch and block, of MixStyle feature-statistics mixing (0 disables it; :mod:`ml.style`)."""
+    """Chance, per batch and block, of MixStyle mixing (0 disables it; :mod:`ml.training.style`)."""
     mixstyle_alpha: float = 0.1
     mixstyle_blocks: int = 2
     """How many of the first blocks MixStyle mixes after."""

@@ -13,12 +13,12 @@ from torch import nn
 
 from ml import __version__
 from ml.classes import CLASSES
-from ml.config import TrainConfig
-from ml.metrics import classification_report, fit_temperature
+from ml.evaluation.metrics import classification_report, fit_temperature
+from ml.evaluation.plots import plot_confusion, plot_history, plot_reliability, plot_roc
+from ml.evaluation.report import write_report
 from ml.model import WeightsMetadata, save_weights
-from ml.plots import plot_confusion, plot_history, plot_reliability, plot_roc
 from ml.preprocessing import PreprocessSpec
-from ml.report import write_report
+from ml.training.config import TrainConfig
 
 logger = logging.getLogger(__name__)
 

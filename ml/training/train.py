@@ -21,18 +21,18 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ml.checkpoint import TrainState, is_checkpoint, load_checkpoint, save_checkpoint
 from ml.classes import CLASSES
-from ml.config import TrainConfig
-from ml.distributed import Dist, setup_distributed
-from ml.evaluate import evaluate
+from ml.evaluation.evaluate import evaluate
+from ml.evaluation.outputs import finalize_run, write_history
+from ml.evaluation.sources import per_source
 from ml.model import PaperCNN, build_model, load_weights, read_header
-from ml.outputs import finalize_run, write_history
 from ml.preprocessing import PreprocessSpec, standardize, train_augment
-from ml.shift_augment import ShiftAugmenter
-from ml.sources import per_source
-from ml.style import MixStyle, histogram_match
-from ml.train_data import MonitorSet, TrainData, epoch_order, load_data, load_monitor
+from ml.training.checkpoint import TrainState, is_checkpoint, load_checkpoint, save_checkpoint
+from ml.training.config import TrainConfig
+from ml.training.data import MonitorSet, TrainData, epoch_order, load_data, load_monitor
+from ml.training.distributed import Dist, setup_distributed
+from ml.training.shift_augment import ShiftAugmenter
+from ml.training.style import MixStyle, histogram_match
 
 logger = logging.getLogger(__name__)
 

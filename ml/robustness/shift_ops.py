@@ -1,4 +1,4 @@
-"""The image operations behind :mod:`ml.shifts`, one function per shift: ``(image, severity, rng)``.
+"""The operations behind :mod:`ml.robustness.shifts`, one function per shift: ``(image, severity, rng)``.
 
 Inputs are float32 ``[H, W]`` in [0, 1]; outputs may leave [0, 1] (the caller clips) and may change size.
 Lengths in pixels (blur radius, font and marker size) scale with the image's shorter side relative to the

@@ -12,7 +12,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
-from ml.metrics import roc_auc, roc_curve, softmax
+from ml.evaluation.metrics import roc_auc, roc_curve, softmax
 
 
 def _save(fig: Figure, path: Path) -> None:

@@ -16,10 +16,10 @@ import numpy as np
 import torch
 
 from ml.classes import CLASSES
-from ml.config import TrainConfig
 from ml.data import Sample, decode_all, discover, split_by_group, stratified_limit, write_split
-from ml.distributed import Dist
 from ml.preprocessing import PreprocessSpec
+from ml.training.config import TrainConfig
+from ml.training.distributed import Dist
 
 logger = logging.getLogger(__name__)
 

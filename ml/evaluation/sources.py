@@ -12,7 +12,7 @@ import numpy as np
 
 from ml.classes import CLASSES
 from ml.data import Sample
-from ml.metrics import softmax
+from ml.evaluation.metrics import softmax
 
 
 def has_sources(samples: list[Sample]) -> bool:

@@ -2,7 +2,8 @@
 
 A test set whose manifest names its sources (``external-dev``) is also summarised per source.
 
-Each image is decoded once. For the clean image and every shift of :mod:`ml.shifts` at every severity,
+Each image is decoded once. For the clean image and every shift of :mod:`ml.robustness.shifts` at every
+severity,
 the shifted image goes through each weights file's own preprocessing (:func:`ml.preprocessing.eval_transform`
 with the spec in its metadata), the model and the file's temperature. Accuracy, per-class recall and ECE
 per condition go to ``metrics.json``, ``report.md`` and ``robustness.png``.
@@ -24,12 +25,12 @@ import torch
 from ml.classes import CLASSES
 from ml.data import decode_gray, select_samples
 from ml.device import resolve_device
-from ml.metrics import classification_report
+from ml.evaluation.metrics import classification_report
+from ml.evaluation.sources import has_sources, suite_by_source
 from ml.model import LoadedWeights, PaperCNN, file_sha256, load_weights
 from ml.preprocessing import PreprocessSpec, eval_transform
-from ml.robustness_report import plot_robustness, render_report
-from ml.shifts import SEVERITIES, SHIFTS, apply_shift
-from ml.sources import has_sources, suite_by_source
+from ml.robustness.report import plot_robustness, render_report
+from ml.robustness.shifts import SEVERITIES, SHIFTS, apply_shift
 
 logger = logging.getLogger(__name__)
 

@@ -3,7 +3,7 @@
 Every shift takes a float32 grayscale image ``[H, W]`` in [0, 1] (as :func:`ml.data.decode_gray` returns)
 and gives back another one in [0, 1], possibly of another size, at severity 1 (mild) to 3 (strong).
 Random choices (a kernel, a direction, a position) come from the caller's generator only, so the same
-generator state gives the same image. The operations live in :mod:`ml.shift_ops`.
+generator state gives the same image. The operations live in :mod:`ml.robustness.shift_ops`.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ml import shift_ops as ops
+from ml.robustness import shift_ops as ops
 
 SEVERITIES = (1, 2, 3)
 

@@ -1,5 +1,5 @@
 """Training on the robustness suite's shifts: each epoch, a share of the cached training images is
-replaced by a copy under a random :mod:`ml.shifts` shift at a random severity.
+replaced by a copy under a random :mod:`ml.robustness.shifts` shift at a random severity.
 
 The training cache holds :func:`ml.preprocessing.square_cache` images ``[N, 1, resize, resize]``. A shifted
 copy goes through ``square_cache`` again, so a shift that changes the size (aspect squash) is resized and
@@ -19,9 +19,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ml.config import TrainConfig
 from ml.preprocessing import PreprocessSpec, square_cache
-from ml.shifts import SEVERITIES, SHIFTS, apply_shift
+from ml.robustness.shifts import SEVERITIES, SHIFTS, apply_shift
+from ml.training.config import TrainConfig
 
 logger = logging.getLogger(__name__)
 

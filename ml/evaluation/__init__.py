@@ -1,0 +1,1 @@
+"""Evaluation: metrics, per-source results, reports, plots and what a run writes."""

@@ -1,0 +1,1 @@
+"""Release: exporting a weights file and calibrating its int8 model."""

@@ -1,0 +1,1 @@
+"""The robustness suite: acquisition shifts, the suite that runs them, its report."""

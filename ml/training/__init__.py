@@ -1,0 +1,1 @@
+"""Training: the loop, its data, checkpoints, configuration, DDP, style and shift augmentation."""
