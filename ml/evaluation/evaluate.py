@@ -9,7 +9,6 @@ file that carries an input assessment, also ``gate.json``, ``gate.md`` (appended
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from pathlib import Path
@@ -23,7 +22,7 @@ from ml.classes import CLASSES
 from ml.data import decode_all, select_samples
 from ml.device import resolve_device
 from ml.evaluation.outputs import write_eval_outputs
-from ml.evaluation.sources import has_sources, per_source, render_sources
+from ml.evaluation.sources import has_sources
 from ml.model import load_weights
 from ml.preprocessing import PreprocessSpec, eval_batch
 
@@ -78,13 +77,8 @@ def main(
     model = loaded.model.to(dev)
     logits = evaluate(model, images, spec, dev)
     title = f"Evaluation of {weights.name} on {len(samples)} images"
-    metrics = write_eval_outputs(out, logits, labels, loaded.metadata.temperature, title)
-    if has_sources(samples):
-        sources = [s.source for s in samples]
-        metrics["sources"] = per_source(logits, labels, sources, loaded.metadata.temperature)
-        (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
-        with (out / "report.md").open("a") as fh:
-            fh.write("\n" + render_sources(metrics["sources"]))
+    sources = [s.source for s in samples] if has_sources(samples) else None
+    metrics = write_eval_outputs(out, logits, labels, loaded.metadata.temperature, title, sources)
     logger.info("accuracy %.4f on %d images; wrote %s", metrics["accuracy"], len(samples), out)
     if loaded.gate is not None:
         from ml.gate.data import decode_samples

@@ -16,6 +16,7 @@ from ml.classes import CLASSES
 from ml.evaluation.metrics import classification_report, fit_temperature
 from ml.evaluation.plots import plot_confusion, plot_history, plot_reliability, plot_roc
 from ml.evaluation.report import write_report
+from ml.evaluation.sources import per_source, render_sources
 from ml.model import WeightsMetadata, save_weights
 from ml.preprocessing import PreprocessSpec
 from ml.training.config import TrainConfig
@@ -48,20 +49,33 @@ def write_history(path: Path, history: list[dict[str, float]]) -> None:
 
 
 def write_eval_outputs(
-    out: Path, logits: np.ndarray, labels: np.ndarray, temperature: float, title: str
+    out: Path,
+    logits: np.ndarray,
+    labels: np.ndarray,
+    temperature: float,
+    title: str,
+    sources: list[str] | None = None,
 ) -> dict[str, Any]:
-    """metrics.json (raw and calibrated), plots and report.md for one set of logits."""
+    """metrics.json (raw and calibrated), plots and report.md for one set of logits.
+
+    With ``sources`` (one per image), the results per source go into both (:mod:`ml.evaluation.sources`).
+    """
     out.mkdir(parents=True, exist_ok=True)
     classes = list(CLASSES)
     raw = classification_report(logits, labels, classes)
     calibrated = classification_report(logits, labels, classes, temperature)
     metrics = dict(calibrated)
     metrics["uncalibrated"] = {"ece": raw["ece"], "nll": raw["nll"]}
+    if sources is not None:
+        metrics["sources"] = per_source(logits, labels, sources, temperature)
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     plot_confusion(out / "confusion_matrix.png", np.array(calibrated["confusion_matrix"]), classes)
     plot_roc(out / "roc.png", logits, labels, classes)
     plot_reliability(out / "reliability.png", logits, labels, temperature)
     write_report(out / "report.md", metrics, title)
+    if sources is not None:
+        with (out / "report.md").open("a") as fh:
+            fh.write("\n" + render_sources(metrics["sources"]))
     return metrics
 
 
