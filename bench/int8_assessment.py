@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     pipeline = Pipeline(
         DecodeLimits(max_pixels=50_000_000, min_side=16), loaded.metadata.preprocessing, fp32.scope_size, 512
     )
-    images = validation_images(args.data, args.split, args.limit)
+    images = validation_images(args.data, args.split, args.limit, "assess")
     cases: list[tuple[str, list[np.ndarray]]] = [("clean", images)]
     for name in args.shifts:
         for severity in SEVERITIES:

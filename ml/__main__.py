@@ -8,6 +8,7 @@ import os
 import sys
 from pathlib import Path
 
+from ml.data import SUBSETS
 from ml.training.config import PRESETS
 
 DEVICES = ("auto", "cpu", "cuda")
@@ -77,7 +78,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     ev.add_argument("--limit", type=int, default=0, help="stratified subset of about N images (0: all)")
     ev.add_argument("--split", type=Path, help="a run's split.csv: evaluate only one side of it")
-    ev.add_argument("--subset", choices=("val", "train"), default="val", help="side of --split to evaluate")
+    ev.add_argument(
+        "--subset",
+        choices=SUBSETS,
+        default="val",
+        help="side of --split to evaluate (select, assess: the halves of val)",
+    )
     ev.add_argument("--device", choices=DEVICES, default="auto", help="where to run")
     ev.add_argument(
         "--gate-shift-images",
@@ -104,7 +110,12 @@ def _parser() -> argparse.ArgumentParser:
         "--out", type=Path, required=True, help="folder for metrics.json, report.md, robustness.png"
     )
     rb.add_argument("--split", type=Path, help="a run's split.csv: use only one side of it")
-    rb.add_argument("--subset", choices=("val", "train"), default="val", help="side of --split to use")
+    rb.add_argument(
+        "--subset",
+        choices=SUBSETS,
+        default="val",
+        help="side of --split to use (select, assess: the halves of val)",
+    )
     rb.add_argument(
         "--limit",
         type=int,

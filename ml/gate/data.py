@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ml.data import Sample, decode_gray, discover, read_split, split_by_group
+from ml.data import Sample, decode_gray, discover, read_split, split_by_group, validation_halves
 from ml.gate import drr, negatives, packaged
 from ml.gate.shared import SharedData
 from ml.gradcam import predict_with_cam
@@ -45,12 +45,15 @@ def decode_samples(samples: list[Sample]) -> Images:
 def load_split(
     data_dir: Path, split: Path | None, val_fraction: float = 0.15, seed: int = 0
 ) -> tuple[Images, Images]:
-    """The training and validation images, split by ``split`` (a run's split.csv) or by group."""
+    """The training images and the validation side's ``assess`` half, split by ``split`` (a run's
+    split.csv) or by group: the gate is fitted on images that chose neither the epoch nor the temperature
+    (:func:`ml.data.validation_halves`)."""
     dataset = discover(data_dir)
     if split is not None:
         train, val = read_split(split, dataset.root)
     else:
         train, val = split_by_group(dataset.samples, val_fraction, seed)
+    val = validation_halves(val)[1]
     logger.info("decoding %d training and %d validation images", len(train), len(val))
     return decode_samples(train), decode_samples(val)
 

@@ -108,6 +108,7 @@ def fit_gate(
         "targets": asdict(targets),
         "scope": scope_source,
         "validation_images": len(val.pixels),
+        "validation_half": "assess",
         "training_images": len(train.pixels),
         "distance_images": len(subset),
     }

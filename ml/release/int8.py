@@ -3,9 +3,10 @@
 ``python -m ml export ... --int8 DATA --split SPLIT`` stores the calibration in the weights file;
 ``python -m bench.int8_probe`` measures how often the int8 model's labels agree with fp32's.
 
-The calibration images are validation images: each one clean, and every eighth one under each robustness
-shift at severity 2 (:mod:`ml.robustness.shifts`), so that the activation ranges cover other acquisition
-styles too.
+The calibration images are the validation side's ``select`` half (:func:`ml.data.validation_halves`;
+the ``assess`` half is left to measure the agreement on): each one clean, and every eighth one under each
+robustness shift at severity 2 (:mod:`ml.robustness.shifts`), so that the activation ranges cover other
+acquisition styles too.
 """
 
 from __future__ import annotations
@@ -27,9 +28,10 @@ CALIBRATION_SEVERITY = 2
 SHIFTED_EVERY = 8
 
 
-def validation_images(data: Path, split: Path, limit: int) -> list[np.ndarray]:
-    """About ``limit`` validation images of ``split``, decoded as for training (grayscale in [0, 1])."""
-    samples, _ = select_samples(data, split, "val", limit, 0)
+def validation_images(data: Path, split: Path, limit: int, subset: str) -> list[np.ndarray]:
+    """About ``limit`` images of one validation half of ``split`` (``select`` calibrates, ``assess``
+    measures the agreement: :func:`ml.data.validation_halves`), decoded as for training."""
+    samples, _ = select_samples(data, split, subset, limit, 0)
     return [decode_gray(sample.path) for sample in samples]
 
 
@@ -76,11 +78,13 @@ def calibrate(
 def calibrate_on(
     model: PaperCNN, spec: PreprocessSpec, data: Path, split: Path, limit: int = 300
 ) -> Int8Calibration:
-    """:func:`calibrate` on about ``limit`` validation images of ``split`` and their shifted copies."""
-    images = validation_images(data, split, limit)
+    """:func:`calibrate` on about ``limit`` images of the ``select`` half of ``split``'s validation side
+    and their shifted copies; the other half is left to measure the agreement on."""
+    images = validation_images(data, split, limit, "select")
     inputs = np.concatenate([model_inputs(images, spec), shifted_copies(images, spec)])
     described = {
         "validation_images": len(images),
+        "validation_half": "select",
         "shifted": f"every {SHIFTED_EVERY}th, under each of {len(SHIFTS)} shifts at severity "
         f"{CALIBRATION_SEVERITY}",
     }

@@ -16,7 +16,15 @@ import numpy as np
 import torch
 
 from ml.classes import CLASSES
-from ml.data import Sample, decode_all, discover, split_by_group, stratified_limit, write_split
+from ml.data import (
+    Sample,
+    decode_all,
+    discover,
+    split_by_group,
+    stratified_limit,
+    validation_halves,
+    write_split,
+)
 from ml.preprocessing import PreprocessSpec
 from ml.training.config import TrainConfig
 from ml.training.distributed import Dist
@@ -77,6 +85,7 @@ def load_data(
     train, val = split_by_group(samples, cfg.val_fraction, cfg.seed)
     # Every rank draws the same split; only the main one writes it (the others never read it back).
     split_sha = write_split(out / "split.csv", dataset.root, train, val) if env.main else ""
+    val = validation_halves(val)[0]  # the other half is left for the gate's thresholds and int8's check
     start = time.perf_counter()
     train_x = decode_cached(train, spec, cache).to(env.device)
     val_x = decode_cached(val, spec, cache).to(env.device)

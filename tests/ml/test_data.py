@@ -1,7 +1,16 @@
 from pathlib import Path
 
 from ml.classes import CLASSES
-from ml.data import decode_all, discover, read_split, split_by_group, stratified_limit, write_split
+from ml.data import (
+    decode_all,
+    discover,
+    read_split,
+    select_samples,
+    split_by_group,
+    stratified_limit,
+    validation_halves,
+    write_split,
+)
 from ml.preprocessing import PreprocessSpec
 
 
@@ -42,6 +51,30 @@ def test_split_file_round_trips(manifest_dataset: Path, tmp_path: Path) -> None:
     train, val = split_by_group(dataset.samples, 0.3, seed=0)
     write_split(tmp_path / "split.csv", dataset.root, train, val)
     assert read_split(tmp_path / "split.csv", dataset.root) == (train, val)
+
+
+def test_validation_halves_are_disjoint_whole_groups_of_every_class(manifest_dataset: Path) -> None:
+    _, val = split_by_group(discover(manifest_dataset).samples, 0.5, seed=0)
+    select, assess = validation_halves(val)
+    assert sorted(map(str, select + assess)) == sorted(map(str, val))
+    assert not {s.group for s in select} & {s.group for s in assess}
+    assert {s.label for s in select} == {s.label for s in assess} == {0, 1, 2}
+    # The halves depend on the groups only, not on the order they come in.
+    reordered = validation_halves(list(reversed(val)))
+    assert [{str(s.path) for s in half} for half in reordered] == [
+        {str(s.path) for s in half} for half in (select, assess)
+    ]
+
+
+def test_select_samples_reads_each_half_of_a_run_split(manifest_dataset: Path, tmp_path: Path) -> None:
+    dataset = discover(manifest_dataset)
+    train, val = split_by_group(dataset.samples, 0.5, seed=0)
+    write_split(tmp_path / "split.csv", dataset.root, train, val)
+    halves = [
+        select_samples(manifest_dataset, tmp_path / "split.csv", side, 0, 0)[0]
+        for side in ("select", "assess")
+    ]
+    assert tuple(halves) == validation_halves(val)
 
 
 def test_limit_takes_whole_groups_from_every_class(manifest_dataset: Path) -> None:

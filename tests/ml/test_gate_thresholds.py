@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
 
+from ml.data import discover, split_by_group, validation_halves, write_split
+from ml.gate.data import load_split
 from ml.gate.fit import GateTargets, choose_thresholds
 from ml.model.distance import FeatureDistance
 
@@ -56,3 +60,17 @@ def test_the_typicality_threshold_flags_its_share_of_the_validation_split() -> N
     typicality = distance.typicality(torch.from_numpy(scores)).numpy()
 
     assert np.mean(typicality < t.min_typicality) == pytest.approx(0.05, abs=1.5 / N)
+
+
+def test_thresholds_are_fitted_on_the_validation_half_that_chose_nothing(
+    manifest_dataset: Path, tmp_path: Path
+) -> None:
+    dataset = discover(manifest_dataset)
+    train, val = split_by_group(dataset.samples, 0.5, seed=0)
+    write_split(tmp_path / "split.csv", dataset.root, train, val)
+
+    fitted_train, fitted_val = load_split(manifest_dataset, tmp_path / "split.csv")
+
+    assess = validation_halves(val)[1]
+    assert len(fitted_train.pixels) == len(train)
+    assert fitted_val.labels.tolist() == [s.label for s in assess]

@@ -11,6 +11,7 @@ import pytest
 
 from ml.__main__ import run
 from ml.classes import CLASSES
+from ml.data import read_split, validation_halves
 from ml.model import load_weights, read_header
 
 RUN_OUTPUTS = [
@@ -51,6 +52,9 @@ def test_one_epoch_smoke_training_writes_every_output(manifest_dataset: Path, tm
     assert {"accuracy", "per_class", "confusion_matrix"} <= metrics.keys()
     assert "97.17" in (out / "report.md").read_text() or "0.9717" in (out / "report.md").read_text()
     assert json.loads((out / "config.json").read_text())["lr"] == 0.01
+    # The epoch and the temperature are chosen on the select half only.
+    _, val = read_split(out / "split.csv", manifest_dataset)
+    assert metrics["n"] == len(validation_halves(val)[0]) < len(val)
 
 
 def test_resume_continues_from_the_saved_epoch(manifest_dataset: Path, tmp_path: Path) -> None:
@@ -138,6 +142,10 @@ def test_evaluate_and_export_work_on_a_trained_file(manifest_dataset: Path, tmp_
     int8 = load_weights(calibrated).int8
     assert int8 is not None and len(int8.activation_max) == 8
     assert int8.calibrated["images"] > int8.calibrated["validation_images"] > 0
+    # Calibrated on the select half: the assess half is left to measure the agreement on.
+    _, val = read_split(out / "split.csv", manifest_dataset)
+    assert int8.calibrated["validation_half"] == "select"
+    assert int8.calibrated["validation_images"] == len(validation_halves(val)[0])
 
 
 @pytest.mark.slow
