@@ -6,10 +6,15 @@ All of it is blocking and runs in a worker thread, bounded by ``CXR_DECODE_CONCU
 2. the image part is taken out of a multipart body, or the body is the image (:mod:`service.upload`);
 3. the image is decoded with its header checked against ``max_pixels`` and ``min_side`` before any pixel is
    (:func:`decode_upload`: the decoder training uses too, :mod:`ml.decoding`, limited to PNG, JPEG and
-   DICOM), then the size it would have once scaled for the model is checked too;
-4. the classifier's input, the scope classifier's input and the facts the input assessment needs, in
-   numpy and Pillow (:mod:`ml.preprocessing_np`: the preprocessing training uses, without torch);
-5. after inference, the Grad-CAM overlay (:meth:`Pipeline.render`).
+   DICOM);
+4. the crop geometry, once (:func:`ml.preprocess_spec.crop_geometry`: the image's size scaled for the model
+   and the centre crop in it): the scaled size is checked against ``max_pixels``
+   (:func:`check_working_size`), and the geometry goes on to both the model's input and the overlay;
+5. the classifier's input cut with that geometry, the scope classifier's input and the facts the input
+   assessment needs, in numpy and Pillow (:mod:`ml.preprocessing_np`: the preprocessing training uses,
+   without torch), and, if asked, the overlay canvas with the map's place on it taken from that geometry
+   (:func:`service.overlay.make_canvas`);
+6. after inference, the Grad-CAM overlay (:meth:`Pipeline.render`).
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ import numpy as np
 from ml import decoding
 from ml.decoding import DecodedImage, DecodeLimits, ImageKind, decode_image
 from ml.model.checks import ImageFacts
-from ml.preprocess_spec import PreprocessSpec, resized_shape
+from ml.preprocess_spec import CropGeometry, PreprocessSpec, crop_geometry
 from ml.preprocessing_np import eval_transform, scope_input
 from service.errors import (
     ImageTooLargeError,
@@ -76,10 +81,11 @@ class Pipeline:
     def prepare(self, content_type: str | None, body: bytes, with_canvas: bool) -> PreparedImage:
         """Blocking: body -> image bytes -> grayscale -> model inputs (and the overlay canvas if asked)."""
         decoded = decode_upload(extract_image(content_type, body), self.limits)
-        check_working_size(decoded.height, decoded.width, self.spec, self.limits.max_pixels)
-        inputs = eval_transform(decoded.pixels, self.spec)
+        geometry = crop_geometry(decoded.height, decoded.width, self.spec)
+        check_working_size(geometry, self.spec, self.limits.max_pixels)
+        inputs = eval_transform(decoded.pixels, self.spec, geometry)
         scope = scope_input(decoded.pixels, self.scope_size)
-        canvas = make_canvas(decoded.pixels, self.spec, self.overlay_max_side) if with_canvas else None
+        canvas = make_canvas(decoded.pixels, geometry, self.overlay_max_side) if with_canvas else None
         return PreparedImage(decoded.kind, decoded.facts(), inputs, scope, canvas)
 
     @staticmethod
@@ -96,13 +102,14 @@ def decode_upload(data: bytes, limits: DecodeLimits) -> DecodedImage:
         raise _PROBLEMS.get(type(exc), InvalidImageError)(exc.detail) from exc
 
 
-def check_working_size(height: int, width: int, spec: PreprocessSpec, max_pixels: int) -> None:
-    """The pixel limit also bounds the image as resized for the model.
+def check_working_size(geometry: CropGeometry, spec: PreprocessSpec, max_pixels: int) -> None:
+    """The pixel limit also bounds the image as resized for the model (``geometry``'s resized size).
 
     The shorter side is scaled to ``spec.resize``, so a thin strip (64 x 100000: a few kilobytes as a PNG)
     would grow many times over: gigabytes of memory and seconds of CPU for one request.
     """
-    resized_height, resized_width = resized_shape(height, width, spec.resize)
+    height, width = geometry.height, geometry.width
+    resized_height, resized_width = geometry.resized_height, geometry.resized_width
     if resized_height * resized_width > max_pixels:
         raise ImageTooLargeError(
             f"The image is {width}x{height} pixels; with its shorter side scaled to {spec.resize} for the "
