@@ -1,44 +1,68 @@
-"""A request's preparation in one pass: one crop geometry for the model's input and the overlay."""
+"""A request's preparation in one pass: the upload's kind checked before any decoder runs, then one crop
+geometry for the model's input and the overlay."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from types import ModuleType
-
+import httpx
 import numpy as np
 import pytest
+from PIL import Image
 
 import ml.preprocessing_np
 import service.pipeline
-from ml.decoding import DecodeLimits
+from ml.decoding import DecodeLimits, ImageKind
 from ml.preprocess_spec import CropGeometry, crop_geometry
+from service.errors import InvalidImageError, UnsupportedMediaTypeError
 from service.pipeline import Pipeline
-from tests.support.images import jpeg_bytes, png_bytes
+from service.upload import image_upload
+from tests.support.images import encode, jpeg_bytes, multipart, pattern, png_bytes, to_uint8
+from tests.support.spies import forbid_decoding, spy
 from tests.support.weights import TEST_SPEC
 
 PIPELINE = Pipeline(
     DecodeLimits(max_pixels=10**6, min_side=8), TEST_SPEC, scope_size=96, overlay_max_side=4096
 )
 SHAPES = [(64, 64), (90, 160), (200, 120), (73, 301)]
+PICTURE = Image.fromarray(to_uint8(pattern(32, 32)))
+UNACCEPTED = {
+    "webp": encode(PICTURE, "WEBP"),
+    "bmp": encode(PICTURE, "BMP"),
+    "gif": encode(PICTURE, "GIF"),
+    "text": b"not an image at all" * 10,
+    "dicom-without-preamble": b"DICM" + png_bytes(),
+}
 
 
-@dataclass(frozen=True)
-class Call:
-    args: tuple[object, ...]
-    result: object
+def multipart_body(data: bytes) -> tuple[str, bytes]:
+    """A multipart body whose ``file`` part is declared a PNG, whatever it holds."""
+    request = httpx.Request("POST", "http://service/predict", files=multipart(data, "x.png", "image/png"))
+    return request.headers["content-type"], request.read()
 
 
-def spy(monkeypatch: pytest.MonkeyPatch, module: ModuleType, name: str) -> list[Call]:
-    """Every call of ``module.name`` from now on, with what it returned."""
-    calls: list[Call] = []
-    real = getattr(module, name)
+@pytest.mark.parametrize("in_multipart", [False, True], ids=["raw", "multipart"])
+@pytest.mark.parametrize("name", sorted(UNACCEPTED))
+def test_an_unaccepted_kind_is_refused_before_any_decoder_runs(
+    name: str, in_multipart: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    forbid_decoding(monkeypatch)
+    data = UNACCEPTED[name]
+    content_type, body = multipart_body(data) if in_multipart else ("image/png", data)
 
-    def recording(*args: object) -> object:
-        calls.append(Call(args, result := real(*args)))
-        return result
+    with pytest.raises(UnsupportedMediaTypeError, match="neither PNG, JPEG nor DICOM"):
+        PIPELINE.prepare(content_type, body, with_canvas=True)
 
-    monkeypatch.setattr(module, name, recording)
-    return calls
+
+def test_an_empty_upload_is_refused_before_any_decoder_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+    forbid_decoding(monkeypatch)
+
+    with pytest.raises(InvalidImageError, match=r"empty \(0 bytes\)"):
+        PIPELINE.prepare("image/png", b"", with_canvas=True)
+
+
+@pytest.mark.parametrize("declared", ["image/jpeg", "application/dicom"])
+def test_the_kind_is_what_the_first_bytes_show_not_what_was_declared(declared: str) -> None:
+    assert image_upload(declared, png_bytes()).kind is ImageKind.PNG
+    assert PIPELINE.prepare(declared, png_bytes(), with_canvas=False).kind is ImageKind.PNG
 
 
 @pytest.mark.parametrize("with_canvas", [True, False])
@@ -73,5 +97,5 @@ def test_the_model_input_is_the_reference_preprocessing_bit_for_bit(height: int,
     data = jpeg_bytes(height, width)
     prepared = PIPELINE.prepare("image/jpeg", data, with_canvas=True)
 
-    pixels = service.pipeline.decode_upload(data, PIPELINE.limits).pixels
+    pixels = service.pipeline.decode_upload(image_upload("image/jpeg", data), PIPELINE.limits).pixels
     assert np.array_equal(prepared.inputs, ml.preprocessing_np.eval_transform(pixels, TEST_SPEC))
