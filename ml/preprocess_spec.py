@@ -67,9 +67,35 @@ def center_offsets(height: int, width: int, crop: int) -> tuple[int, int]:
     return round((height - crop) / 2), round((width - crop) / 2)
 
 
+@dataclass(frozen=True)
+class CropGeometry:
+    """Where one image's model input comes from: the image scaled so its shorter side is ``spec.resize``,
+    then the centre ``spec.crop`` x ``spec.crop`` of that. Computed once per image (:func:`crop_geometry`)
+    and shared by whatever needs it: the input's resize and crop, and the overlay's placement of the map."""
+
+    height: int
+    width: int
+    """The image's own size."""
+    resized_height: int
+    resized_width: int
+    top: int
+    left: int
+    """The crop's offsets in the resized image."""
+    crop: int
+
+    @property
+    def box(self) -> CropBox:
+        """The crop in the original image's pixel coordinates, to project Grad-CAM back."""
+        sy, sx = self.height / self.resized_height, self.width / self.resized_width
+        return CropBox(self.top * sy, self.left * sx, self.crop * sy, self.crop * sx)
+
+
+def crop_geometry(height: int, width: int, spec: PreprocessSpec) -> CropGeometry:
+    resized_height, resized_width = resized_shape(height, width, spec.resize)
+    top, left = center_offsets(resized_height, resized_width, spec.crop)
+    return CropGeometry(height, width, resized_height, resized_width, top, left, spec.crop)
+
+
 def crop_box(height: int, width: int, spec: PreprocessSpec) -> CropBox:
     """Where the preprocessing's centre crop lies in the original image, to project Grad-CAM back."""
-    rh, rw = resized_shape(height, width, spec.resize)
-    top, left = center_offsets(rh, rw, spec.crop)
-    sy, sx = height / rh, width / rw
-    return CropBox(top * sy, left * sx, spec.crop * sy, spec.crop * sx)
+    return crop_geometry(height, width, spec).box

@@ -14,7 +14,7 @@ import math
 import numpy as np
 from PIL import Image
 
-from ml.preprocess_spec import EQUALIZE_BINS, PERCENTILES, PreprocessSpec, center_offsets, resized_shape
+from ml.preprocess_spec import EQUALIZE_BINS, PERCENTILES, CropGeometry, PreprocessSpec, crop_geometry
 
 
 def resize(image: np.ndarray, height: int, width: int) -> np.ndarray:
@@ -24,12 +24,6 @@ def resize(image: np.ndarray, height: int, width: int) -> np.ndarray:
         return pixels
     resized = Image.fromarray(pixels).resize((width, height), Image.Resampling.BILINEAR)
     return np.asarray(resized, dtype=np.float32)
-
-
-def resize_shorter(image: np.ndarray, size: int) -> np.ndarray:
-    """``[H, W]`` scaled so that the shorter side is ``size``."""
-    height, width = image.shape
-    return resize(image, *resized_shape(height, width, size))
 
 
 def percentiles(flat: np.ndarray, qs: tuple[float, ...]) -> list[np.float32]:
@@ -74,14 +68,23 @@ def standardize(image: np.ndarray, spec: PreprocessSpec) -> np.ndarray:
     return _equalize(image)
 
 
-def center_crop(image: np.ndarray, crop: int) -> np.ndarray:
-    top, left = center_offsets(image.shape[0], image.shape[1], crop)
-    return image[top : top + crop, left : left + crop]
+def eval_transform(
+    image: np.ndarray, spec: PreprocessSpec, geometry: CropGeometry | None = None
+) -> np.ndarray:
+    """One grayscale image ``[H, W]`` in [0, 1] -> the model's input ``[channels, crop, crop]`` float32.
 
-
-def eval_transform(image: np.ndarray, spec: PreprocessSpec) -> np.ndarray:
-    """One grayscale image ``[H, W]`` in [0, 1] -> the model's input ``[channels, crop, crop]`` float32."""
-    x = center_crop(standardize(resize_shorter(image, spec.resize), spec), spec.crop)
+    ``geometry`` is the image's :func:`~ml.preprocess_spec.crop_geometry` under ``spec``, for a caller that
+    has computed it already; without it, it is computed here.
+    """
+    if geometry is None:
+        geometry = crop_geometry(image.shape[0], image.shape[1], spec)
+    elif (geometry.height, geometry.width) != image.shape or geometry.crop != spec.crop:
+        raise ValueError(
+            f"a crop geometry for {geometry.width}x{geometry.height} and a {geometry.crop} crop, given "
+            f"{image.shape[1]}x{image.shape[0]} and a {spec.crop} crop"
+        )
+    resized = standardize(resize(image, geometry.resized_height, geometry.resized_width), spec)
+    x = resized[geometry.top : geometry.top + geometry.crop, geometry.left : geometry.left + geometry.crop]
     normalized = (x - np.float32(spec.mean)) / np.float32(spec.std)
     return np.ascontiguousarray(np.broadcast_to(normalized, (spec.channels, *normalized.shape)))
 

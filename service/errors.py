@@ -22,8 +22,9 @@ turns them, and any other failure, into ``application/problem+json``. The classe
     ├── DeadlineExceededError           504 deadline-exceeded
     └── ClientDisconnectedError         499 client-closed-request (undocumented: nobody reads it)
 
-The image decoder, shared with training, raises its own exceptions (:mod:`ml.decoding.errors`);
-:func:`service.pipeline.decode_upload` turns them into these, in one place.
+The image decoder, shared with training, raises its own exceptions (:mod:`ml.decoding.errors`):
+:func:`service.upload.accepted_kind` turns those of the format check it runs before decoding (an unaccepted
+kind, no bytes at all) into these, and :func:`service.pipeline.decode_upload` those of decoding.
 
 :data:`DOCUMENTED_ERRORS`, what the OpenAPI document lists, is every class of this tree but the abstract
 and undocumented ones.

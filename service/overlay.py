@@ -1,8 +1,9 @@
 """The Grad-CAM overlay: the map projected back onto the image as the client sent it.
 
 The model saw a centre crop of the image resized so its shorter side is ``spec.resize``. The map covers
-exactly that crop, so it is placed on :func:`ml.preprocessing.crop_box` (the crop in the original image's
-coordinates) and left out elsewhere: the strips the model never saw keep the plain image.
+exactly that crop, so it is placed on the crop geometry's box (:class:`ml.preprocess_spec.CropGeometry`, the
+one the model's input was cut with, in the original image's coordinates) and left out elsewhere: the strips
+the model never saw keep the plain image.
 Blocking CPU work: callers run it in a worker thread.
 
 The canvas is kept in 8-bit gray at the size the client gets, so the overlay is made and encoded once, at
@@ -20,7 +21,7 @@ from typing import Final
 
 import numpy as np
 
-from ml.preprocess_spec import CropBox, PreprocessSpec, crop_box
+from ml.preprocess_spec import CropBox, CropGeometry
 from ml.preprocessing_np import resize
 
 OVERLAY_ALPHA = 0.4
@@ -50,10 +51,15 @@ def overlay_size(height: int, width: int, max_side: int) -> tuple[int, int]:
     return max(1, round(height * scale)), max(1, round(width * scale))
 
 
-def make_canvas(pixels: np.ndarray, spec: PreprocessSpec, max_side: int) -> OverlayCanvas:
-    """Shrink the decoded image to overlay size now, so the full-size one can be freed before inference."""
+def make_canvas(pixels: np.ndarray, geometry: CropGeometry, max_side: int) -> OverlayCanvas:
+    """Shrink the decoded image to overlay size now, so the full-size one can be freed before inference.
+
+    ``geometry`` is the one the model's input was cut with, so the map lands where the model looked.
+    """
     height, width = pixels.shape
-    box = crop_box(height, width, spec)
+    if (geometry.height, geometry.width) != (height, width):
+        raise ValueError(f"a crop geometry for {geometry.width}x{geometry.height}, given {width}x{height}")
+    box = geometry.box
     out_h, out_w = overlay_size(height, width, max_side)
     base = resize(pixels, out_h, out_w) * np.float32(255)
     gray = np.rint(np.clip(base, 0, 255, out=base), out=base).astype(np.uint8)

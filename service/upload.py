@@ -1,7 +1,9 @@
-"""Getting the image's bytes out of a request, in memory only.
+"""Getting the image's bytes out of a request, in memory only, and what kind of image they are.
 
 Starlette's form parser spools uploads over 1 MB to a temporary file; uploads here must never touch the
 disk, so the body is read (bounded by ``max_body_bytes``) and the multipart part is parsed from memory.
+The kind is read from the image's first bytes and checked against :data:`ACCEPTED_KINDS` here, so an
+unaccepted one is refused before any decoder runs.
 """
 
 from __future__ import annotations
@@ -12,9 +14,10 @@ from typing import TYPE_CHECKING, Final
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import ClientDisconnect, Request
 
-from ml.decoding import summarize
+from ml.decoding import DecodeError, ImageKind, UnsupportedFormatError, sniff, summarize
 from service.errors import (
     ClientDisconnectedError,
+    InvalidImageError,
     MalformedRequestError,
     MissingFileError,
     PayloadTooLargeError,
@@ -28,6 +31,15 @@ FILE_FIELD: Final = "file"
 MULTIPART: Final = "multipart/form-data"
 RAW_IMAGE_TYPES: Final = ("image/png", "image/jpeg", "application/dicom")
 _MAX_PARTS: Final = 16
+ACCEPTED_KINDS: Final = frozenset({ImageKind.PNG, ImageKind.JPEG, ImageKind.DICOM})
+"""What the API takes and documents; the decoder reads WebP and BMP too, for the training data."""
+
+
+@dataclass(frozen=True)
+class ImageUpload:
+    data: bytes
+    kind: ImageKind
+    """What the data's first bytes show, one of :data:`ACCEPTED_KINDS`."""
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -51,6 +63,23 @@ async def read_body(request: Request, limit: int) -> bytes:
     except ClientDisconnect:
         raise ClientDisconnectedError("The client disconnected while sending the body.") from None
     return bytes(body)
+
+
+def image_upload(content_type: str | None, body: bytes) -> ImageUpload:
+    """The image's bytes (:func:`extract_image`) and their kind (:func:`accepted_kind`). Blocking."""
+    data = extract_image(content_type, body)
+    return ImageUpload(data, accepted_kind(data))
+
+
+def accepted_kind(data: bytes) -> ImageKind:
+    """The accepted kind the data's first bytes show, before any decoder runs: anything else is 415, no
+    bytes at all 422. The declared type only chose how to read the body (:func:`extract_image`)."""
+    try:
+        return sniff(data, ACCEPTED_KINDS)
+    except UnsupportedFormatError as exc:
+        raise UnsupportedMediaTypeError(exc.detail) from exc
+    except DecodeError as exc:  # sniff's only other failure: an empty image
+        raise InvalidImageError(exc.detail) from exc
 
 
 def extract_image(content_type: str | None, body: bytes) -> bytes:

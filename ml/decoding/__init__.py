@@ -6,9 +6,11 @@ robustness suite and the input-assessment gate decode the dataset's files with i
 composited over black, 16-bit depth, DICOM's LUTs and windows.
 
 The format is recognised by its leading bytes, never by a file name or a declared type, and only among the
-``allowed`` kinds (the service takes PNG, JPEG and DICOM; the dataset is WebP and PNG). Limits are checked
-against the header before any pixel is decoded, so a small file cannot claim gigabytes of memory. It is
-all blocking CPU work, and it logs nothing: a log line could carry patient data.
+``allowed`` kinds (the service takes PNG, JPEG and DICOM; the dataset is WebP and PNG): :func:`decode_image`
+sniffs then decodes; a caller that refuses other formats before any decoding (the service) runs
+:func:`sniff` itself, then :func:`decode_as`. Limits are checked against the header before any pixel is
+decoded, so a small file cannot claim gigabytes of memory. It is all blocking CPU work, and it logs
+nothing: a log line could carry patient data.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ __all__ = [
     "UnreadableImageError",
     "UnsupportedFormatError",
     "configure_pydicom",
+    "decode_as",
     "decode_image",
     "sniff",
     "summarize",
@@ -136,7 +139,16 @@ def decode_image(
     ``measure_colour=False`` leaves :attr:`DecodedImage.colour_fraction` at 0, for a caller that needs only
     the pixels (a few milliseconds an image, over a whole dataset).
     """
-    kind = sniff(data, allowed)
+    return decode_as(data, sniff(data, allowed), limits, measure_colour=measure_colour)
+
+
+def decode_as(
+    data: bytes, kind: ImageKind, limits: DecodeLimits, *, measure_colour: bool = True
+) -> DecodedImage:
+    """:func:`decode_image` for data whose kind is known already (its caller ran :func:`sniff`).
+
+    Data that is not of that kind fails as a damaged file of that kind (:class:`UnreadableImageError`).
+    """
     tags = ("", "", "")
     if kind is ImageKind.DICOM:
         dicom = decode_dicom(data, limits.max_pixels, measure_colour)

@@ -1,8 +1,9 @@
 """Why bytes could not become an image: the decoder's own exceptions, free of any HTTP meaning.
 
-The service maps each class to a problem type in one place (:func:`service.pipeline.decode_upload`);
-training lets them propagate. A message may quote the file's header values (sizes, DICOM transfer
-syntaxes), never pixel data or patient fields, and is meant for the one who sent the file, not for logs.
+The service maps each class to a problem type (:func:`service.upload.accepted_kind` those of the format
+check, :func:`service.pipeline.decode_upload` those of decoding); training lets them propagate. A message
+may quote the file's header values (sizes, DICOM transfer syntaxes), never pixel data or patient fields,
+and is meant for the one who sent the file, not for logs.
 """
 
 from __future__ import annotations

@@ -13,6 +13,7 @@ from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 from pydicom.uid import JPEGBaseline8Bit, RLELossless
 
+import ml.decoding
 from ml.data import decode_gray
 from ml.decoding import (
     ALL_KINDS,
@@ -22,6 +23,7 @@ from ml.decoding import (
     TooManyPixelsError,
     UnreadableImageError,
     UnsupportedFormatError,
+    decode_as,
     decode_image,
     sniff,
     summarize,
@@ -62,6 +64,35 @@ def test_a_kind_outside_the_allowed_ones_is_unsupported_and_the_allowed_ones_are
 def test_empty_data_is_an_invalid_image() -> None:
     with pytest.raises(UnreadableImageError, match="empty"):
         sniff(b"", SERVED)
+
+
+def kind_sample(kind: ImageKind) -> bytes:
+    image = Image.fromarray(GRAY8)
+    return dicom_bytes(GRAY8) if kind is ImageKind.DICOM else encode(image, kind.value.upper())
+
+
+@pytest.mark.parametrize("kind", list(ImageKind))
+def test_decoding_as_a_known_kind_gives_what_sniffing_first_gives(kind: ImageKind) -> None:
+    data = kind_sample(kind)
+
+    known, sniffed = decode_as(data, kind, LIMITS), decode_image(data, LIMITS, allowed=ALL_KINDS)
+
+    assert known.kind is sniffed.kind is kind and known.facts() == sniffed.facts()
+    assert np.array_equal(known.pixels, sniffed.pixels)
+
+
+def test_decoding_as_a_known_kind_does_not_sniff_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    def sniffed(*args: object) -> ImageKind:
+        raise AssertionError("sniffed again")
+
+    monkeypatch.setattr(ml.decoding, "sniff", sniffed)
+
+    assert decode_as(kind_sample(ImageKind.PNG), ImageKind.PNG, LIMITS).kind is ImageKind.PNG
+
+
+def test_data_decoded_as_another_kind_fails_as_a_damaged_file_of_that_kind() -> None:
+    with pytest.raises(UnreadableImageError, match=r"^The JPEG data is truncated or corrupt"):
+        decode_as(kind_sample(ImageKind.PNG), ImageKind.JPEG, LIMITS)
 
 
 # ---- PNG -----------------------------------------------------------------------------------------

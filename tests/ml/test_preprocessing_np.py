@@ -21,7 +21,7 @@ import torch
 from ml import preprocessing, preprocessing_np
 from ml.data import decode_gray
 from ml.model.scope import scope_input
-from ml.preprocess_spec import STANDARDIZE, PreprocessSpec
+from ml.preprocess_spec import STANDARDIZE, PreprocessSpec, crop_geometry
 from tests.support.images import pattern
 
 CLOSE = 5e-5
@@ -72,6 +72,28 @@ def test_a_flat_image_is_standardised_as_the_reference_does(standardize: str) ->
     theirs = preprocessing.eval_transform(torch.from_numpy(flat), spec).numpy()
 
     assert np.abs(ours - theirs).max() <= CLOSE
+
+
+@pytest.mark.parametrize("standardize", STANDARDIZE)
+@pytest.mark.parametrize(("height", "width"), [(90, 160), (257, 100), (72, 72)])
+def test_a_crop_geometry_computed_beforehand_gives_the_same_input_bit_for_bit(
+    height: int, width: int, standardize: str
+) -> None:
+    spec = PreprocessSpec(resize=72, crop=64, standardize=standardize)
+    image = xray_like(height, width, seed=height)
+
+    given = preprocessing_np.eval_transform(image, spec, crop_geometry(height, width, spec))
+
+    assert np.array_equal(given, preprocessing_np.eval_transform(image, spec))
+
+
+@pytest.mark.parametrize(("shape", "crop"), [((90, 161), 64), ((90, 160), 60)])
+def test_a_crop_geometry_for_another_image_or_crop_is_refused(shape: tuple[int, int], crop: int) -> None:
+    spec = PreprocessSpec(resize=72, crop=64)
+    geometry = crop_geometry(*shape, PreprocessSpec(resize=72, crop=crop))
+
+    with pytest.raises(ValueError, match="crop geometry"):
+        preprocessing_np.eval_transform(xray_like(90, 160, seed=1), spec, geometry)
 
 
 @pytest.mark.parametrize(("height", "width"), [(300, 200), (96, 96), (40, 50)])

@@ -15,6 +15,7 @@ from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 
 from ml.gradcam import GradCamResult, predict_with_cam
 from ml.model import PaperCNN
+from ml.preprocess_spec import crop_geometry
 from ml.preprocessing import PreprocessSpec, center_crop, resize_shorter
 from service.overlay import encode_png_rgb, jet, make_canvas, overlay_size, project_cam, render_overlay
 from tests.support.images import pattern
@@ -94,7 +95,7 @@ def test_projected_map_goes_back_through_resize_and_crop_to_the_model_grid(heigh
         0, 0
     ]
 
-    canvas = make_canvas(np.zeros((height, width), np.float32), SPEC, max_side=4096)
+    canvas = make_canvas(np.zeros((height, width), np.float32), crop_geometry(height, width, SPEC), 4096)
     heat, inside = project_cam(cam.numpy(), canvas.box, height, width)
 
     seen = center_crop(resize_shorter(torch.from_numpy(heat)[None, None], SPEC.resize), SPEC.crop)[0, 0]
@@ -111,7 +112,7 @@ def test_projected_map_goes_back_through_resize_and_crop_to_the_model_grid(heigh
 def test_pixels_outside_the_crop_stay_gray_and_inside_are_coloured() -> None:
     height, width = 64, 160  # wide: the crop leaves strips on the left and right
     image = np.full((height, width), 0.5, np.float32)
-    canvas = make_canvas(image, SPEC, max_side=4096)
+    canvas = make_canvas(image, crop_geometry(height, width, SPEC), max_side=4096)
 
     rgb = np.asarray(
         decode_png(render_overlay(canvas, np.ones((8, 8), np.float32)).png_base64), dtype=np.int16
@@ -121,6 +122,11 @@ def test_pixels_outside_the_crop_stay_gray_and_inside_are_coloured() -> None:
     assert np.all(rgb[:, : int(box.left) - 1, 0] == rgb[:, : int(box.left) - 1, 2])  # gray
     centre = rgb[int(box.top) + 1 : int(box.top + box.height) - 1, width // 2]
     assert np.all(centre[:, 0] > centre[:, 2] + 50)  # hot: red over blue
+
+
+def test_a_canvas_is_not_placed_by_the_crop_geometry_of_another_image() -> None:
+    with pytest.raises(ValueError, match="crop geometry"):
+        make_canvas(np.zeros((64, 160), np.float32), crop_geometry(64, 161, SPEC), max_side=4096)
 
 
 def decode_png(data: str) -> np.ndarray:

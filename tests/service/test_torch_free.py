@@ -25,6 +25,7 @@ from ml.preprocessing import eval_transform
 from service.pipeline import Pipeline, decode_upload
 from service.runner import WorkItem, load_runner
 from service.settings import Settings
+from service.upload import image_upload
 from tests.support.gate import DOUBTING, REJECTING, TRUSTING, random_gate
 from tests.support.images import png_bytes
 from tests.support.weights import TEST_SPEC, random_model
@@ -154,7 +155,9 @@ def test_the_numpy_service_gives_the_torch_pipelines_label_probabilities_and_ass
         prepared = pipeline.prepare("image/png", png, with_canvas=False)
         (answer,) = runner.run([WorkItem(prepared.inputs, prepared.scope_inputs, prepared.facts)], [True])
 
-        label, probabilities, outcome = reference_answer(path, decode_upload(png, pipeline.limits).pixels)
+        label, probabilities, outcome = reference_answer(
+            path, decode_upload(image_upload("image/png", png), pipeline.limits).pixels
+        )
 
         assert answer.label_index == label
         assert answer.probabilities == pytest.approx(probabilities, abs=1e-4)

@@ -5,6 +5,7 @@
 - :mod:`tests.support.weights`: a small random-weights file and its preprocessing.
 - :mod:`tests.support.fixtures`: the pytest fixtures the service and reliability suites both use.
 - :mod:`tests.support.problems`: what a problem+json answer must look like.
+- :mod:`tests.support.spies`: recording what the request path calls, and forbidding it to decode.
 
 Test modules import from here and from :mod:`harness` (the live server, the load generator,
 percentiles), never from one another or from a conftest.
