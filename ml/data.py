@@ -2,15 +2,13 @@
 
 Two layouts are read:
 
-* the shared copy: ``<root>/manifest.csv`` with columns ``file,label,group`` (paths relative to root);
-  its ``group`` column joins duplicates, so the split is made by group, never by image. A test set such as
-  ``external-dev`` has no ``group`` (each image is its own) but a ``source_repo``: each sample's ``source``
-  is then its file prefix (``sbu-...`` -> ``sbu``), so that results can be read per source;
+* the shared copy: ``<root>/manifest.csv`` with columns ``file,label,group``; its ``group`` column joins
+  duplicates, so the split is made by group, never by image. A test set such as ``external-dev`` has no
+  ``group`` (each image is its own) but a ``source_repo``: each sample's ``source`` is then its file prefix
+  (``sbu-...`` -> ``sbu``), so that results can be read per source;
 * the Kaggle download: ``COVID-19_Radiography_Dataset/<class>/images/*.png`` (``root`` may be that folder
-  or its parent); ``masks/`` and classes we do not predict (``Lung_Opacity``) are ignored. It has no
-  duplicate groups, so each image is its own group.
-
-A folder of ``<class>/*`` images without a manifest is read like the Kaggle layout.
+  or its parent), or any folder of ``<class>/*`` images; ``masks/`` and ``Lung_Opacity`` are ignored, and
+  each image is its own group.
 """
 
 from __future__ import annotations
@@ -109,12 +107,17 @@ def discover(root: Path) -> Dataset:
     return dataset
 
 
-def _shuffled_groups(samples: list[Sample], label: int, rng: random.Random) -> list[list[Sample]]:
-    """The groups of one class, in an order drawn from ``rng`` (the same seed gives the same order)."""
+def _class_groups(samples: list[Sample], label: int) -> dict[str, list[Sample]]:
     groups: dict[str, list[Sample]] = defaultdict(list)
     for sample in samples:
         if sample.label == label:
             groups[sample.group].append(sample)
+    return groups
+
+
+def _shuffled_groups(samples: list[Sample], label: int, rng: random.Random) -> list[list[Sample]]:
+    """The groups of one class, in an order drawn from ``rng`` (the same seed gives the same order)."""
+    groups = _class_groups(samples, label)
     keys = sorted(groups)
     rng.shuffle(keys)
     return [groups[key] for key in keys]
@@ -158,17 +161,33 @@ def split_by_group(
     return train, val
 
 
+SUBSETS = ("val", "train", "select", "assess")
+"""Sides of a run's split; ``select`` and ``assess`` are :func:`validation_halves`."""
+
+
+def validation_halves(val: list[Sample]) -> tuple[list[Sample], list[Sample]]:
+    """The validation side in two halves by group: ``(select, assess)``.
+
+    Training chooses its epoch and fits the temperature on ``select`` only; the input assessment's
+    thresholds and the int8 model's agreement are measured on ``assess``, images that chose nothing. Each
+    class's groups are ordered by a hash of their name and dealt alternately, so the halves are stable
+    across runs and machines and both hold every class.
+    """
+    halves: tuple[list[Sample], list[Sample]] = ([], [])
+    for label in range(len(CLASSES)):
+        groups = _class_groups(val, label)
+        ordered = sorted(groups, key=lambda name: hashlib.sha256(name.encode()).hexdigest())
+        for i, name in enumerate(ordered):
+            halves[i % 2].extend(groups[name])
+    return halves
+
+
 def write_split(path: Path, root: Path, train: list[Sample], val: list[Sample]) -> str:
     """Write ``file,label,group,split`` for every sample; returns the file's sha256."""
-    rows = [
-        (s.key(root), CLASSES[s.label], s.group, split)
-        for split, part in (("train", train), ("val", val))
-        for s in part
-    ]
+    sides = (("train", train), ("val", val))
+    rows = [(s.key(root), CLASSES[s.label], s.group, side) for side, part in sides for s in part]
     with path.open("w", newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(["file", "label", "group", "split"])
-        writer.writerows(rows)
+        csv.writer(fh).writerows([("file", "label", "group", "split"), *rows])
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
@@ -185,15 +204,14 @@ def read_split(path: Path, root: Path) -> tuple[list[Sample], list[Sample]]:
 def select_samples(
     data_dir: Path, split: Path | None, subset: str, limit: int, seed: int
 ) -> tuple[list[Sample], str]:
-    """The images to evaluate on: one side (``subset``) of a run's split, or all; about ``limit`` if set.
-
-    Returns them with the dataset's manifest sha256.
-    """
+    """The images to evaluate on, with the manifest's sha256: one side (``subset``) of a run's split, or
+    all; about ``limit`` if set."""
     dataset = discover(data_dir)
     samples = dataset.samples
     if split is not None:
         train, val = read_split(split, dataset.root)
-        samples = val if subset == "val" else train
+        select, assess = validation_halves(val)
+        samples = {"val": val, "train": train, "select": select, "assess": assess}[subset]
     if limit:
         samples = stratified_limit(samples, limit, seed)
     return samples, dataset.manifest_sha256
