@@ -1,12 +1,21 @@
-"""The flag-candidate measurement's own arithmetic, on random features (no image, no model)."""
+"""The flag-candidate measurement: its arithmetic on random features, and the whole measurement on a small
+random network and generated images (no real image)."""
 
 from __future__ import annotations
+
+import csv
+from pathlib import Path
 
 import numpy as np
 import torch
 
-from bench.flag_candidates import Part, candidates, flags, limit_threshold, quality
+from bench.flag_candidates import Part, candidates, flags, limit_threshold, measure, misses, quality, render
+from ml.classes import CLASSES
+from ml.data import discover, split_by_group, validation_halves, write_split
+from ml.model import load_weights
 from ml.model.distance import fit_layer
+from tests.support.images import synthetic_xray
+from tests.support.weights import write_random_weights
 
 
 def random_part(n: int, shift: float, seed: int) -> Part:
@@ -46,5 +55,83 @@ def test_quality_is_reported_per_source() -> None:
     part = random_part(100, 0.0, 2)
     out = quality(part, np.zeros(100, dtype=bool))
 
-    assert set(out) == {"a", "b"}
+    assert set(out) == {"a", "b", "all"}
     assert out["a"]["unflagged"] == 1.0 and out["a"]["errors_flagged"] == 0.0
+    assert out["all"]["n"] == out["a"]["n"] + out["b"]["n"] == 100
+
+
+def test_a_part_keeps_the_images_it_takes() -> None:
+    part = random_part(10, 0.0, 3)
+    mask = np.arange(10) % 3 == 0
+
+    taken = part.take(mask)
+
+    assert taken.labels.tolist() == part.labels[mask].tolist()
+    assert [t.shape[0] for t in taken.taps] == [4, 4]
+    assert torch.equal(taken.taps[1], part.taps[1][torch.from_numpy(mask)])
+
+
+def result(
+    select_uncertain: float, nih_accuracy: float | None, sbu_errors: float | None
+) -> dict[str, object]:
+    inside = {"out_of_scope": 0.01, "uncertain": 0.05}
+    outside = {"unflagged": 0.5, "accuracy_unflagged": 0.9, "errors_flagged": 0.8}
+    return {
+        "validation": {"all": inside, "select": {**inside, "uncertain": select_uncertain}},
+        "external": {
+            "nih": {**outside, "accuracy_unflagged": nih_accuracy},
+            "sbu": {**outside, "errors_flagged": sbu_errors},
+        },
+    }
+
+
+def test_misses_names_every_target_missed_and_only_those() -> None:
+    assert misses(result(0.05, 0.9, 0.8)) == []
+    assert misses(result(0.05, 0.9, None)) == []  # no error to flag
+    assert misses(result(0.12, 0.84, 0.69)) == [
+        "validation select uncertain",
+        "nih accuracy_unflagged",
+        "sbu errors_flagged",
+    ]
+
+
+def write_images(root: Path, per_class: int, prefix: str) -> Path:
+    """Generated images in the manifest layout; a source prefix per file, as external-dev has."""
+    rows = []
+    for label, name in enumerate(CLASSES):
+        (root / name).mkdir(parents=True)
+        for i in range(per_class):
+            rel = f"{name}/{prefix}{i % 2}-{label}-{i}.png"
+            synthetic_xray(label, seed=label * 1000 + i).save(root / rel)
+            rows.append({"file": rel, "label": name, "group": f"{name}-{i}", "source_repo": "test"})
+    with (root / "manifest.csv").open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return root
+
+
+def test_the_measurement_sets_thresholds_on_the_assess_half(tmp_path: Path) -> None:
+    data = write_images(tmp_path / "data", per_class=16, prefix="train")
+    external = write_images(tmp_path / "external", per_class=4, prefix="site")
+    train, val = split_by_group(discover(data).samples, 0.5, seed=0)
+    write_split(tmp_path / "split.csv", data, train, val)
+    weights = load_weights(write_random_weights(tmp_path / "w.safetensors"))
+    select, assess = validation_halves(val)
+
+    results = measure(weights, data, tmp_path / "split.csv", external, None, served_only=False)
+
+    halves = results["served"]["validation"]
+    assert (halves["select"]["n"], halves["assess"]["n"], halves["all"]["n"]) == (
+        len(select),
+        len(assess),
+        len(val),
+    )
+    assert set(results["served"]["external"]) == {"site0", "site1", "all"}
+    limited = [r for name, r in results.items() if name.endswith("(10% limit)")]
+    alone = [r for name, r in results.items() if name.endswith("(5% alone)")]
+    assert len(limited) == len(alone) == 14
+    # The trusting gate flags nothing of its own, so a candidate's flags are its score's alone.
+    assert all(r["validation"]["assess"]["uncertain"] <= 0.10 for r in limited)
+    assert all(r["validation"]["assess"]["uncertain"] <= max(0.05, 1 / len(assess)) for r in alone)
+    assert "| served |" in render(results)
