@@ -136,7 +136,7 @@ def test_without_shared_material_only_generated_negatives_are_used(
 
 @pytest.mark.skipif(not (REAL_ROOT / "ct-volumes").is_dir(), reason="../shared/data/ct-volumes is absent")
 def test_the_real_volumes_split_two_held_out_and_the_rest_for_training() -> None:
-    assert shared_root(REAL_ROOT / "covid-radiography") == REAL_ROOT
+    assert shared_root(REAL_ROOT / "covid-radiography") == REAL_ROOT.resolve()
     names = sorted(p.stem for p in (REAL_ROOT / "ct-volumes").glob("*.npz"))
     assert set(HELD_OUT_VOLUMES) <= set(names)
     assert len(names) - len(HELD_OUT_VOLUMES) >= 5
