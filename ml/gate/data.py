@@ -42,10 +42,10 @@ def decode_samples(samples: list[Sample]) -> Images:
     return Images(pixels, np.array([s.label for s in samples], dtype=np.int64))
 
 
-def load_split(
+def gate_samples(
     data_dir: Path, split: Path | None, val_fraction: float = 0.15, seed: int = 0
-) -> tuple[Images, Images]:
-    """The training images and the validation side's ``assess`` half, split by ``split`` (a run's
+) -> tuple[list[Sample], list[Sample]]:
+    """The training samples and the validation side's ``assess`` half, split by ``split`` (a run's
     split.csv) or by group: the gate is fitted on images that chose neither the epoch nor the temperature
     (:func:`ml.data.validation_halves`)."""
     dataset = discover(data_dir)
@@ -53,7 +53,14 @@ def load_split(
         train, val = read_split(split, dataset.root)
     else:
         train, val = split_by_group(dataset.samples, val_fraction, seed)
-    val = validation_halves(val)[1]
+    return train, validation_halves(val)[1]
+
+
+def load_split(
+    data_dir: Path, split: Path | None, val_fraction: float = 0.15, seed: int = 0
+) -> tuple[Images, Images]:
+    """:func:`gate_samples`, decoded."""
+    train, val = gate_samples(data_dir, split, val_fraction, seed)
     logger.info("decoding %d training and %d validation images", len(train), len(val))
     return decode_samples(train), decode_samples(val)
 

@@ -16,8 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ml.data import discover, read_split
-from ml.gate.data import Images, build_scope_set, decode_samples, load_split, scope_batch
+from ml.gate.data import Images, build_scope_set, decode_samples, gate_samples, load_split, scope_batch
 from ml.gate.fit import GateTargets
 from ml.gate.shared import load_shared, shared_root
 from ml.gate.train_scope import ScopeTrainConfig, scope_probabilities, train_scope
@@ -31,7 +30,7 @@ def training_side(data: Path, split: Path, limit: int | None, seed: int) -> tupl
     """The split's images, decoded; only a random ``limit`` of the training side where given."""
     if limit is None:
         return load_split(data, split)
-    train, val = read_split(split, discover(data).root)
+    train, val = gate_samples(data, split)
     chosen = np.random.default_rng(seed).permutation(len(train))[:limit]
     return decode_samples([train[i] for i in chosen]), decode_samples(val)
 
