@@ -3,7 +3,6 @@ random network and generated images (no real image)."""
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +13,7 @@ from ml.classes import CLASSES
 from ml.data import discover, split_by_group, validation_halves, write_split
 from ml.model import load_weights
 from ml.model.distance import fit_layer
+from tests.support.datasets import write_manifest
 from tests.support.images import synthetic_xray
 from tests.support.weights import write_random_weights
 
@@ -104,10 +104,7 @@ def write_images(root: Path, per_class: int, prefix: str) -> Path:
             rel = f"{name}/{prefix}{i % 2}-{label}-{i}.png"
             synthetic_xray(label, seed=label * 1000 + i).save(root / rel)
             rows.append({"file": rel, "label": name, "group": f"{name}-{i}", "source_repo": "test"})
-    with (root / "manifest.csv").open("w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
+    write_manifest(root, rows)
     return root
 
 

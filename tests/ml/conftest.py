@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from ml.classes import CLASSES
+from tests.support.datasets import write_manifest
 from tests.support.images import synthetic_xray
 
 SHARED_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "covid-radiography"
@@ -27,10 +27,7 @@ def write_manifest_layout(root: Path, per_class: int, duplicates: int = 2) -> Pa
             rows.append(
                 {"file": rel, "label": name, "group": group, "source_repo": "test", "source_commit": "0"}
             )
-    with (root / "manifest.csv").open("w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
+    write_manifest(root, rows)
     return root
 
 

@@ -20,6 +20,7 @@ from ml.training.data import decode_cached, epoch_order
 from ml.training.distributed import Dist
 from ml.training.style import MixStyle, histogram_match
 from ml.training.train import warm_start
+from tests.support.datasets import write_manifest
 from tests.support.images import synthetic_xray
 from tests.support.weights import write_random_weights
 
@@ -41,10 +42,7 @@ def write_test_set(root: Path, per_source: int = 4) -> Path:
             rel = f"{name}/{prefix}-{i:04d}.png"
             synthetic_xray(label, seed=hash((prefix, i)) % 10_000).save(root / rel)
             rows.append({"file": rel, "label": name, "source_repo": f"repo-{prefix}", "source_commit": "0"})
-    with (root / "manifest.csv").open("w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
+    write_manifest(root, rows)
     return root
 
 
