@@ -46,7 +46,9 @@ def _from_checkpoint(path: Path, temperature: float) -> tuple[PaperCNN, WeightsM
     meta = WeightsMetadata(
         architecture=config["architecture"],
         classes=list(CLASSES),
-        preprocessing=PreprocessSpec(standardize=config.get("standardize", "none")),
+        preprocessing=PreprocessSpec(
+            resize=config.get("resize", 256), standardize=config.get("standardize", "none")
+        ),
         temperature=temperature,
         training={"config": config},
     )

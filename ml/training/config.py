@@ -30,6 +30,9 @@ class TrainConfig:
     ema_decay: float = 0.0
     """0 disables the exponential moving average of the weights."""
     balanced_sampling: bool = False
+    resize: int = 256
+    """The shorter side before the centre 224 crop (recorded in the weights): 256 keeps 87.5% of it, a
+    larger value crops tighter to the lung fields, leaving out more of the borders, text and collimation."""
     standardize: str = "none"
     """Intensity standardisation (``none``, ``percentile``, ``equalize``), recorded in the weights."""
     shift_fraction: float = 0.0
@@ -43,6 +46,9 @@ class TrainConfig:
     mixstyle_alpha: float = 0.1
     mixstyle_blocks: int = 2
     """How many of the first blocks MixStyle mixes after."""
+    early_lr_scale: float = 1.0
+    """The first ``early_blocks`` blocks' learning rate as a share of ``lr`` (:mod:`ml.training.optim`)."""
+    early_blocks: int = 2
     init_from: str = ""
     """A weights file to start from (a warm start); empty: random initialisation."""
     epoch_images: int = 0

@@ -31,6 +31,7 @@ from ml.training.checkpoint import TrainState, is_checkpoint, load_checkpoint, s
 from ml.training.config import TrainConfig
 from ml.training.data import MonitorSet, TrainData, epoch_order, load_data, load_monitor
 from ml.training.distributed import Dist, setup_distributed
+from ml.training.optim import make_optimizer, set_learning_rate
 from ml.training.shift_augment import ShiftAugmenter
 from ml.training.style import MixStyle, histogram_match
 
@@ -79,8 +80,7 @@ def train_one_epoch(
     bf16: bool,
 ) -> dict[str, float]:
     model.train()
-    for group in optimizer.param_groups:
-        group["lr"] = cfg.lr_at(epoch)
+    set_learning_rate(optimizer, cfg, epoch)
     order = epoch_order(cfg, data.train_y, epoch, env).to(env.device)
     gen = torch.Generator(device=env.device).manual_seed(cfg.seed * 7919 + epoch * 31 + env.rank)
     mix = MixStyle(cfg.mixstyle, cfg.mixstyle_alpha, cfg.mixstyle_blocks, cfg.seed) if cfg.mixstyle else None
@@ -168,7 +168,7 @@ def main(
     env = setup_distributed(device)
     out.mkdir(parents=True, exist_ok=True)
     seed_everything(cfg.seed + env.rank)
-    spec = PreprocessSpec(standardize=cfg.standardize)
+    spec = PreprocessSpec(resize=cfg.resize, standardize=cfg.standardize)
     bf16 = env.device.type == "cpu" and cfg.cpu_bf16 and cpu_bf16_supported()
     if env.main:
         (out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2) + "\n")
@@ -180,9 +180,7 @@ def main(
     if env.device.type == "cuda" or bf16:
         model = model.to(memory_format=torch.channels_last)
     ema = copy.deepcopy(model).eval() if cfg.ema_decay > 0 else None
-    optimizer = torch.optim.SGD(
-        model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay
-    )
+    optimizer = make_optimizer(model, cfg)
     state = TrainState(epoch=-1, best_accuracy=-1.0, history=[], config=cfg.to_dict())
     if resume is not None:
         state = load_checkpoint(resume, model, optimizer, ema)
