@@ -8,23 +8,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from bench.flag_candidates import Part, candidates, flags, limit_threshold, measure, misses, quality, render
-from ml.classes import CLASSES
+from bench.flag_candidates import candidates, flags, limit_threshold, measure, misses, quality, render
 from ml.data import discover, split_by_group, validation_halves, write_split
 from ml.model import load_weights
 from ml.model.distance import fit_layer
-from tests.support.datasets import write_manifest
-from tests.support.images import synthetic_xray
+from tests.support.datasets import write_images
+from tests.support.flags import random_part
 from tests.support.weights import write_random_weights
-
-
-def random_part(n: int, shift: float, seed: int) -> Part:
-    rng = np.random.default_rng(seed)
-    labels = np.arange(n) % 3
-    probs = rng.dirichlet(np.ones(3) * 0.3, n)
-    taps = [torch.from_numpy(rng.normal(shift, 1, (n, d)).astype(np.float32)) for d in (4, 8)]
-    none = np.zeros(n, dtype=bool)
-    return Part(labels, np.array(["a", "b"] * (n // 2)), probs, taps, none, none)
 
 
 def test_the_limit_threshold_flags_as_much_as_the_validation_limit_allows() -> None:
@@ -93,19 +83,6 @@ def test_misses_names_every_target_missed_and_only_those() -> None:
         "nih accuracy_unflagged",
         "sbu errors_flagged",
     ]
-
-
-def write_images(root: Path, per_class: int, prefix: str) -> Path:
-    """Generated images in the manifest layout; a source prefix per file, as external-dev has."""
-    rows = []
-    for label, name in enumerate(CLASSES):
-        (root / name).mkdir(parents=True)
-        for i in range(per_class):
-            rel = f"{name}/{prefix}{i % 2}-{label}-{i}.png"
-            synthetic_xray(label, seed=label * 1000 + i).save(root / rel)
-            rows.append({"file": rel, "label": name, "group": f"{name}-{i}", "source_repo": "test"})
-    write_manifest(root, rows)
-    return root
 
 
 def test_the_measurement_sets_thresholds_on_the_assess_half(tmp_path: Path) -> None:

@@ -1,0 +1,124 @@
+"""Disagreement between classifiers as an "uncertain" flag: ``python -m bench.disagreement``.
+
+The served weights answer; other classifiers trained from the same start with other recipes (the v2
+candidates, the long run) vote beside them. Where they disagree with the served answer, the answer is
+epistemically uncertain: the training data did not pin it down. Scored without changing what is served,
+as :mod:`bench.flag_candidates` scores feature densities:
+
+- ``any disagrees``: some other classifier's top class differs from the served one;
+- ``support < t``: the others' mean probability for the served class is below ``t``;
+- ``ensemble max < t``: the mean of all probabilities (served included) has its maximum below ``t``.
+
+Each adds its flag to the served gate's (out of scope, low confidence, atypical features). ``t`` is set on
+the validation side's ``assess`` half so that the uncertain share stays at most 10% there; ``select`` and
+the whole side report in-distribution shares; ``external-dev``, a test set, only reads them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bench.flag_candidates import Part, features, make_part, quality, render
+from ml.data import discover, read_split, validation_halves
+from ml.evaluation.metrics import softmax
+from ml.model import LoadedWeights, load_weights
+
+UNCERTAIN_LIMIT = 0.10
+
+
+def probabilities(weights: LoadedWeights, samples: list[Any], cache: Path | None, name: str) -> np.ndarray:
+    arrays = features(weights, samples, ["-"] * len(samples), cache, name)
+    return softmax(arrays["logits"], weights.metadata.temperature)
+
+
+def scores(served: np.ndarray, others: list[np.ndarray]) -> dict[str, np.ndarray]:
+    """Each candidate's score, higher = less certain."""
+    answer = served.argmax(1)
+    rows = np.arange(len(served))
+    votes = np.stack([o.argmax(1) for o in others])
+    support = np.mean([o[rows, answer] for o in others], axis=0)
+    ensemble = np.mean([served, *others], axis=0)
+    return {
+        "any disagrees": (votes != answer).any(0).astype(np.float64),
+        "support < t": 1 - support,
+        "ensemble max < t": 1 - ensemble.max(1),
+    }
+
+
+def with_flag(part: Part, score: np.ndarray, threshold: float) -> np.ndarray:
+    return np.asarray(part.served_uncertain | (~part.out_of_scope & (score > threshold)))
+
+
+def limit_threshold(part: Part, score: np.ndarray) -> float:
+    """The lowest threshold that keeps ``part``'s uncertain share at most the limit."""
+    for threshold in sorted(set(np.round(score, 4).tolist())):
+        if with_flag(part, score, threshold).mean() <= UNCERTAIN_LIMIT:
+            return float(threshold)
+    return float(score.max())
+
+
+def measure(
+    weights: LoadedWeights,
+    others: list[LoadedWeights],
+    data: Path,
+    split: Path,
+    external: Path,
+    cache: Path | None,
+) -> dict[str, Any]:
+    _, val_samples = read_split(split, discover(data).root)
+    assess_paths = {s.path for s in validation_halves(val_samples)[1]}
+    in_assess = np.array([s.path in assess_paths for s in val_samples])
+    val = make_part(weights, features(weights, val_samples, ["validation"] * len(val_samples), cache, "val"))
+    val.sources = np.where(in_assess, "assess", "select")
+    ext_samples = discover(external).samples
+    ext = make_part(weights, features(weights, ext_samples, [s.source for s in ext_samples], cache, "ext"))
+    val_scores = scores(val.probs, [probabilities(o, val_samples, cache, "val") for o in others])
+    ext_scores = scores(ext.probs, [probabilities(o, ext_samples, cache, "ext") for o in others])
+    assess = val.take(in_assess)
+    results: dict[str, Any] = {
+        "served": {
+            "validation": quality(val, val.served_uncertain),
+            "external": quality(ext, ext.served_uncertain),
+        }
+    }
+    for name, score in val_scores.items():
+        threshold = limit_threshold(assess, score[in_assess])
+        results[f"served + {name}"] = {
+            "threshold": threshold,
+            "validation": quality(val, with_flag(val, score, threshold)),
+            "external": quality(ext, with_flag(ext, ext_scores[name], threshold)),
+        }
+    return results
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.disagreement", description=__doc__)
+    parser.add_argument("--weights", type=Path, default=Path("weights/cxr-paper-cnn.safetensors"))
+    parser.add_argument(
+        "--others", type=Path, nargs="+", required=True, help="classifiers that vote beside it"
+    )
+    parser.add_argument("--data", type=Path, default=Path("../shared/data/covid-radiography"))
+    parser.add_argument("--split", type=Path, default=Path("weights/validation/split.csv"))
+    parser.add_argument("--external", type=Path, default=Path("../shared/data/external-dev"))
+    parser.add_argument("--cache", type=Path, help="keep each classifier's features here")
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    weights = load_weights(args.weights)
+    if weights.gate is None:
+        raise SystemExit(f"{args.weights} carries no gate")
+    others = [load_weights(p) for p in args.others]
+    results = measure(weights, others, args.data, args.split, args.external, args.cache)
+    if args.out:
+        args.out.write_text(json.dumps(results, indent=2) + "\n")
+    print(render(results))
+
+
+if __name__ == "__main__":
+    main()
