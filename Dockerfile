@@ -9,7 +9,8 @@ ENV PIP_NO_CACHE_DIR=1 \
 RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 
-# strip, for uvloop's extension (13 MB of symbols); in the build stage only, so its version does not matter.
+# strip, for the symbols in uvloop's, Pillow's, httptools' and numpy's extensions (about 18 MB); in the build
+# stage only, so its version does not matter.
 # hadolint ignore=DL3008
 RUN apt-get update -qq \
  && apt-get install -y -qq --no-install-recommends binutils >/dev/null \
@@ -19,7 +20,10 @@ RUN apt-get update -qq \
 # constraints.txt pins them to the versions the smoke test last passed with. Then what nothing the server
 # runs loads: sympy and mpmath (ONNX Runtime's symbolic shape tools, ~75 MB), ONNX Runtime's C library
 # (35 MB: the Python module carries its own copy) and Python tools, onnx's test data and reference
-# evaluator, numpy's tests, f2py and distutils, Pillow's AVIF and font modules and their libraries.
+# evaluator, numpy's tests (its _simd and *_tests extensions too), f2py and distutils, pydicom's structured
+# report code tables (6 MB, for writing SR documents), Pillow's AVIF and font modules and their libraries;
+# and the symbol tables of the extension modules (the dynamic symbols that loading needs stay; not those of
+# the libraries wheels bundle in *.libs: their program headers were rewritten, and strip breaks them).
 COPY pyproject.toml docker/constraints.txt /tmp/src/
 RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('/tmp/src/pyproject.toml', 'rb'))['project']['dependencies']))" \
         > /tmp/src/requirements.txt \
@@ -30,11 +34,12 @@ RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('/tmp/src/pypro
  && rm -rf "$s"/onnx/backend/test "$s"/onnx/reference \
         "$s"/onnxruntime/capi/libonnxruntime.so.* "$s"/onnxruntime/transformers "$s"/onnxruntime/tools \
         "$s"/onnxruntime/quantization "$s"/onnxruntime/datasets \
-        "$s"/numpy/f2py "$s"/numpy/distutils \
+        "$s"/numpy/f2py "$s"/numpy/distutils "$s"/numpy/_core/_simd.* "$s"/numpy/_core/_*_tests.* \
+        "$s"/pydicom/sr \
         "$s"/PIL/_avif.* "$s"/pillow.libs/libavif-* \
         "$s"/PIL/_imagingft.* "$s"/pillow.libs/libfreetype-* "$s"/pillow.libs/libharfbuzz-* \
  && find "$s"/numpy -type d -name tests -prune -exec rm -rf {} + \
- && strip --strip-unneeded "$s"/uvloop/*.so
+ && find "$s" -type f -name '*.so' -not -path '*.libs/*' -exec strip --strip-unneeded {} +
 
 COPY ml/ /tmp/src/ml/
 COPY service/ /tmp/src/service/

@@ -46,6 +46,7 @@ def make_server(app: FastAPI, settings: Settings, host: str, port: int) -> Drain
         access_log=False,
         timeout_graceful_shutdown=max(1, round(settings.drain_timeout_s)),
         lifespan="on",
+        ws="none",
     )
     return DrainingServer(config, on_exit=lambda: begin_drain(app))
 
