@@ -31,6 +31,7 @@ from service.settings import Settings
 
 DEFAULT_WEIGHTS = REPO / "weights" / "cxr-paper-cnn.safetensors"
 DEFAULT_MAX_BATCH: int = Settings.model_fields["max_batch_size"].default
+DEFAULT_MAX_WAIT_MS: float = Settings.model_fields["max_wait_ms"].default
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 2, 4, 8, 16])
     parser.add_argument(
         "--max-batch-size", type=int, default=DEFAULT_MAX_BATCH, help="the service's, when batching is on"
+    )
+    parser.add_argument(
+        "--max-wait-ms", type=float, default=DEFAULT_MAX_WAIT_MS, help="the service's, when batching is on"
     )
     parser.add_argument(
         "--limit-batch-sizes", type=int, nargs="+", help="model limit batches; unset: 1 and max batch"
@@ -146,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
         "workers": str(args.workers),
         "engine": args.engine,
     }
-    batched = {**base, "max_batch_size": str(args.max_batch_size)}
+    batched = {**base, "max_batch_size": str(args.max_batch_size), "max_wait_ms": str(args.max_wait_ms)}
     scenarios = [Scenario("batching", batched, args.max_batch_size)]
     if not args.no_unbatched:
         scenarios.append(Scenario("no-batching", {**base, "max_batch_size": "1"}, 1))
