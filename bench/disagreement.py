@@ -10,8 +10,9 @@ as :mod:`bench.flag_candidates` scores feature densities:
 - ``ensemble max < t``: the mean of all probabilities (served included) has its maximum below ``t``.
 
 Each adds its flag to the served gate's (out of scope, low confidence, atypical features). ``t`` is set on
-the validation side's ``assess`` half so that the uncertain share stays at most 10% there; ``select`` and
-the whole side report in-distribution shares; ``external-dev``, a test set, only reads them.
+the validation side's ``assess`` half so that the uncertain share stays at most 10% there (``any disagrees``
+flags every disagreement, whatever that costs there); ``select`` and the whole side report in-distribution
+shares; ``external-dev``, a test set, only reads them.
 """
 
 from __future__ import annotations
@@ -30,6 +31,9 @@ from ml.evaluation.metrics import softmax
 from ml.model import LoadedWeights, load_weights
 
 UNCERTAIN_LIMIT = 0.10
+VOTE = 0.5
+"""``any disagrees`` is a vote, not a score to set a threshold on: it flags every disagreement, and the
+validation side shows what that costs in distribution."""
 
 
 def probabilities(weights: LoadedWeights, samples: list[Any], cache: Path | None, name: str) -> np.ndarray:
@@ -49,6 +53,25 @@ def scores(served: np.ndarray, others: list[np.ndarray]) -> dict[str, np.ndarray
         "support < t": 1 - support,
         "ensemble max < t": 1 - ensemble.max(1),
     }
+
+
+def votes(part: Part, served: np.ndarray, others: list[np.ndarray]) -> dict[str, Any]:
+    """Per source: how often all classifiers agree, and how many of the served errors draw a dissent."""
+    answer = served.argmax(1)
+    dissent = np.stack([o.argmax(1) != answer for o in others]).sum(0)
+    wrong = answer != part.labels
+    out: dict[str, Any] = {}
+    for source in sorted(set(part.sources.tolist())):
+        m = part.sources == source
+        errors = m & wrong
+        out[source] = {
+            "n": int(m.sum()),
+            "all_agree": float((dissent[m] == 0).mean()),
+            "errors": int(errors.sum()),
+            "errors_any_dissent": int((errors & (dissent > 0)).sum()),
+            "errors_3_dissent": int((errors & (dissent >= 3)).sum()),
+        }
+    return out
 
 
 def with_flag(part: Part, score: np.ndarray, threshold: float) -> np.ndarray:
@@ -78,8 +101,9 @@ def measure(
     val.sources = np.where(in_assess, "assess", "select")
     ext_samples = discover(external).samples
     ext = make_part(weights, features(weights, ext_samples, [s.source for s in ext_samples], cache, "ext"))
-    val_scores = scores(val.probs, [probabilities(o, val_samples, cache, "val") for o in others])
-    ext_scores = scores(ext.probs, [probabilities(o, ext_samples, cache, "ext") for o in others])
+    val_others = [probabilities(o, val_samples, cache, "val") for o in others]
+    ext_others = [probabilities(o, ext_samples, cache, "ext") for o in others]
+    val_scores, ext_scores = scores(val.probs, val_others), scores(ext.probs, ext_others)
     assess = val.take(in_assess)
     results: dict[str, Any] = {
         "served": {
@@ -87,14 +111,26 @@ def measure(
             "external": quality(ext, ext.served_uncertain),
         }
     }
+    agreement = {**votes(val, val.probs, val_others), **votes(ext, ext.probs, ext_others)}
     for name, score in val_scores.items():
-        threshold = limit_threshold(assess, score[in_assess])
+        threshold = VOTE if name == "any disagrees" else limit_threshold(assess, score[in_assess])
         results[f"served + {name}"] = {
             "threshold": threshold,
             "validation": quality(val, with_flag(val, score, threshold)),
             "external": quality(ext, with_flag(ext, ext_scores[name], threshold)),
         }
-    return results
+    return {"flags": results, "votes": agreement}
+
+
+def render_votes(agreement: dict[str, Any]) -> str:
+    lines = ["| images | n | all agree | served errors | with a dissent | with 3+ dissenting |"]
+    lines.append("| --- | ---: | ---: | ---: | ---: | ---: |")
+    for source, v in agreement.items():
+        lines.append(
+            f"| {source} | {v['n']} | {100 * v['all_agree']:.1f}% | {v['errors']} | "
+            f"{v['errors_any_dissent']} | {v['errors_3_dissent']} |"
+        )
+    return "\n".join(lines) + "\n"
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -117,7 +153,8 @@ def main(argv: list[str] | None = None) -> None:
     results = measure(weights, others, args.data, args.split, args.external, args.cache)
     if args.out:
         args.out.write_text(json.dumps(results, indent=2) + "\n")
-    print(render(results))
+    print(render(results["flags"]))
+    print(render_votes(results["votes"]))
 
 
 if __name__ == "__main__":

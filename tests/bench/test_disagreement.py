@@ -46,12 +46,18 @@ def test_the_measurement_reports_each_candidate_per_source(tmp_path: Path) -> No
     served = load_weights(write_random_weights(tmp_path / "w.safetensors"))
     other = load_weights(write_random_weights(tmp_path / "o.safetensors", gate=None))
 
-    results = measure(served, [other], data, tmp_path / "split.csv", external, None)
+    measured = measure(served, [other], data, tmp_path / "split.csv", external, None)
+    results = measured["flags"]
 
     candidates = ("any disagrees", "support < t", "ensemble max < t")
     assert set(results) == {"served", *(f"served + {name}" for name in candidates)}
     for name, r in results.items():
         assert set(r["external"]) == {"site0", "site1", "all"}, name
-        if name != "served":
+        if name not in ("served", "served + any disagrees"):
             assert r["validation"]["assess"]["uncertain"] <= UNCERTAIN_LIMIT or r["threshold"] == 1.0
+    # The same network twice never disagrees: the vote adds no flag.
+    same = results["served + any disagrees"]
+    assert same["threshold"] == 0.5 and same["validation"] == results["served"]["validation"]
     assert "| served + any disagrees |" in render(results)
+    assert set(measured["votes"]) == {"assess", "select", "site0", "site1"}
+    assert all(v["all_agree"] == 1.0 and v["errors_any_dissent"] == 0 for v in measured["votes"].values())
