@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from bench.ceiling import ceiling_table, run_ceiling, scaling_text
+from bench.drive import main as drive_main
 from bench.e2e import Scenario, measure, run_scenario, start_service
 from bench.inputs import load_pngs
 from bench.loadgen import LoadSpec, StartGate, make_bodies, run_load_processes
@@ -109,3 +110,16 @@ def test_the_paper_style_peer_answers_with_an_overlay_and_no_model_side(tmp_path
 
     assert [(r.gradcam, r.ok, r.errors) for r in rows] == [(True, 3, {}), (False, 3, {})]
     assert all(math.isnan(r.model.mean_batch) and r.cpu_percent >= 0 for r in rows)
+
+
+def test_driving_a_running_server_prints_its_throughput_and_memory(
+    service: LiveServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    key = service.headers["X-API-Key"]
+    args = ["--url", service.url, "--api-key", key, "--seconds", "1", "--pid", str(service.pid)]
+
+    drive_main([*args, "--images", "2", "--concurrency", "2", "--data", "/nonexistent"])
+
+    out = capsys.readouterr().out
+    assert "errors 0" in out and "req/s" in out
+    assert "VmHWM" in out and "RssAnon" in out
