@@ -60,6 +60,7 @@ def votes(part: Part, served: np.ndarray, others: list[np.ndarray]) -> dict[str,
     answer = served.argmax(1)
     dissent = np.stack([o.argmax(1) != answer for o in others]).sum(0)
     wrong = answer != part.labels
+    ensemble_right = np.mean([served, *others], axis=0).argmax(1) == part.labels
     out: dict[str, Any] = {}
     for source in sorted(set(part.sources.tolist())):
         m = part.sources == source
@@ -70,6 +71,8 @@ def votes(part: Part, served: np.ndarray, others: list[np.ndarray]) -> dict[str,
             "errors": int(errors.sum()),
             "errors_any_dissent": int((errors & (dissent > 0)).sum()),
             "errors_3_dissent": int((errors & (dissent >= 3)).sum()),
+            "served_accuracy": float(1 - wrong[m].mean()),
+            "ensemble_accuracy": float(ensemble_right[m].mean()),
         }
     return out
 
@@ -123,12 +126,16 @@ def measure(
 
 
 def render_votes(agreement: dict[str, Any]) -> str:
-    lines = ["| images | n | all agree | served errors | with a dissent | with 3+ dissenting |"]
-    lines.append("| --- | ---: | ---: | ---: | ---: | ---: |")
+    lines = [
+        "| images | n | all agree | served errors | with a dissent | with 3+ dissenting "
+        "| served accuracy | ensemble mean's accuracy |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
     for source, v in agreement.items():
         lines.append(
             f"| {source} | {v['n']} | {100 * v['all_agree']:.1f}% | {v['errors']} | "
-            f"{v['errors_any_dissent']} | {v['errors_3_dissent']} |"
+            f"{v['errors_any_dissent']} | {v['errors_3_dissent']} | "
+            f"{100 * v['served_accuracy']:.1f}% | {100 * v['ensemble_accuracy']:.1f}% |"
         )
     return "\n".join(lines) + "\n"
 
