@@ -16,7 +16,7 @@ from packaging.utils import canonicalize_name
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILES = [ROOT / "Dockerfile", ROOT / "docker" / "Dockerfile.gpu"]
-SCRIPTS = [ROOT / "docker" / "ci-smoke.sh", ROOT / "docker" / "slim-base-size.sh"]
+SCRIPTS = [ROOT / "docker" / "ci-smoke.sh"]
 
 
 def find_tool(name: str, package: str) -> str:
