@@ -47,7 +47,9 @@ def _from_checkpoint(path: Path, temperature: float) -> tuple[PaperCNN, WeightsM
         architecture=config["architecture"],
         classes=list(CLASSES),
         preprocessing=PreprocessSpec(
-            resize=config.get("resize", 256), standardize=config.get("standardize", "none")
+            resize=config.get("resize", 256),
+            crop=config.get("crop", 224),
+            standardize=config.get("standardize", "none"),
         ),
         temperature=temperature,
         training={"config": config},

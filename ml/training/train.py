@@ -168,7 +168,7 @@ def main(
     env = setup_distributed(device)
     out.mkdir(parents=True, exist_ok=True)
     seed_everything(cfg.seed + env.rank)
-    spec = PreprocessSpec(resize=cfg.resize, standardize=cfg.standardize)
+    spec = PreprocessSpec(resize=cfg.resize, crop=cfg.crop, standardize=cfg.standardize)
     bf16 = env.device.type == "cpu" and cfg.cpu_bf16 and cpu_bf16_supported()
     if env.main:
         (out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2) + "\n")

@@ -1,4 +1,4 @@
-"""The optimizer's learning-rate groups and a tighter crop recorded in the weights."""
+"""The optimizer's learning-rate groups, and the resize and crop recorded in the weights."""
 
 from pathlib import Path
 
@@ -44,10 +44,14 @@ def test_one_rate_for_all_when_the_scale_is_one() -> None:
     assert optimizer.param_groups[0]["lr"] == pytest.approx(cfg.lr_at(5))
 
 
-def test_a_tighter_crop_trains_and_is_recorded_in_the_weights(manifest_dataset: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize(("resize", "crop"), [(288, 224), (146, 128)])
+def test_the_crop_trains_and_is_recorded_in_the_weights(
+    manifest_dataset: Path, tmp_path: Path, resize: int, crop: int
+) -> None:
     out = tmp_path / "run"
     args = ["train", "--data", str(manifest_dataset), "--out", str(out), "--epochs", "1", *FAST]
-    assert run([*args, "--set", "resize=288", "--set", "early_lr_scale=0.1"]) == 0
+    sets = ["--set", f"resize={resize}", "--set", f"crop={crop}", "--set", "early_lr_scale=0.1"]
+    assert run([*args, *sets]) == 0
     meta = load_weights(out / "model.safetensors", expected_classes=list(CLASSES)).metadata
-    assert (meta.preprocessing.resize, meta.preprocessing.crop) == (288, 224)
+    assert (meta.preprocessing.resize, meta.preprocessing.crop) == (resize, crop)
     assert torch.isfinite(torch.tensor(meta.temperature))
