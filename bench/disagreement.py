@@ -17,17 +17,18 @@ shares; ``external-dev``, a test set, only reads them.
 
 from __future__ import annotations
 
-import argparse
+import functools
 import json
-import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from bench.flag_candidates import Part, features, make_part, quality, render
+from bench.flag_candidates import Part, features, load_gated, make_part, measurement_parser, quality, render
 from ml.data import discover, read_split, validation_halves
 from ml.evaluation.metrics import softmax
+from ml.gate.data import Images, decode_samples
 from ml.model import LoadedWeights, load_weights
 
 UNCERTAIN_LIMIT = 0.10
@@ -36,8 +37,10 @@ VOTE = 0.5
 validation side shows what that costs in distribution."""
 
 
-def probabilities(weights: LoadedWeights, samples: list[Any], cache: Path | None, name: str) -> np.ndarray:
-    arrays = features(weights, samples, ["-"] * len(samples), cache, name)
+def probabilities(
+    weights: LoadedWeights, samples: list[Any], cache: Path | None, name: str, decoded: Callable[[], Images]
+) -> np.ndarray:
+    arrays = features(weights, samples, ["-"] * len(samples), cache, name, decoded)
     return softmax(arrays["logits"], weights.metadata.temperature)
 
 
@@ -100,12 +103,17 @@ def measure(
     _, val_samples = read_split(split, discover(data).root)
     assess_paths = {s.path for s in validation_halves(val_samples)[1]}
     in_assess = np.array([s.path in assess_paths for s in val_samples])
-    val = make_part(weights, features(weights, val_samples, ["validation"] * len(val_samples), cache, "val"))
+    # Decoded once per set, and only if some classifier's features are not cached yet.
+    val_images = functools.cache(functools.partial(decode_samples, val_samples))
+    val_arrays = features(weights, val_samples, ["validation"] * len(val_samples), cache, "val", val_images)
+    val = make_part(weights, val_arrays)
     val.sources = np.where(in_assess, "assess", "select")
     ext_samples = discover(external).samples
-    ext = make_part(weights, features(weights, ext_samples, [s.source for s in ext_samples], cache, "ext"))
-    val_others = [probabilities(o, val_samples, cache, "val") for o in others]
-    ext_others = [probabilities(o, ext_samples, cache, "ext") for o in others]
+    ext_images = functools.cache(functools.partial(decode_samples, ext_samples))
+    ext_arrays = features(weights, ext_samples, [s.source for s in ext_samples], cache, "ext", ext_images)
+    ext = make_part(weights, ext_arrays)
+    val_others = [probabilities(o, val_samples, cache, "val", val_images) for o in others]
+    ext_others = [probabilities(o, ext_samples, cache, "ext", ext_images) for o in others]
     val_scores, ext_scores = scores(val.probs, val_others), scores(ext.probs, ext_others)
     assess = val.take(in_assess)
     results: dict[str, Any] = {
@@ -141,21 +149,12 @@ def render_votes(agreement: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m bench.disagreement", description=__doc__)
-    parser.add_argument("--weights", type=Path, default=Path("weights/cxr-paper-cnn.safetensors"))
+    parser = measurement_parser("python -m bench.disagreement", __doc__)
     parser.add_argument(
         "--others", type=Path, nargs="+", required=True, help="classifiers that vote beside it"
     )
-    parser.add_argument("--data", type=Path, default=Path("../shared/data/covid-radiography"))
-    parser.add_argument("--split", type=Path, default=Path("weights/validation/split.csv"))
-    parser.add_argument("--external", type=Path, default=Path("../shared/data/external-dev"))
-    parser.add_argument("--cache", type=Path, help="keep each classifier's features here")
-    parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    weights = load_weights(args.weights)
-    if weights.gate is None:
-        raise SystemExit(f"{args.weights} carries no gate")
+    weights = load_gated(args.weights)
     others = [load_weights(p) for p in args.others]
     results = measure(weights, others, args.data, args.split, args.external, args.cache)
     if args.out:

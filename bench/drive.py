@@ -14,19 +14,10 @@ from pathlib import Path
 
 from bench.inputs import DEFAULT_DATA_DIR, load_pngs
 from bench.loadgen import LoadSpec, make_bodies, run_load
+from bench.resources import status_bytes
 from bench.stats import summarize
 
 MEMORY_FIELDS = ("VmHWM", "VmRSS", "RssAnon", "RssFile")
-
-
-def memory(pid: int) -> dict[str, int]:
-    """The process's memory fields, in KiB, from ``/proc/PID/status``."""
-    out: dict[str, int] = {}
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        name, _, value = line.partition(":")
-        if name in MEMORY_FIELDS:
-            out[name] = int(value.split()[0])
-    return out
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -57,8 +48,8 @@ def main(argv: list[str] | None = None) -> None:
         f"p50 {latency.p50_ms:.1f} ms, p99 {latency.p99_ms:.1f} ms"
     )
     if args.pid is not None:
-        fields = memory(args.pid)
-        print(", ".join(f"{k} {v / 1024:.1f} MiB" for k, v in fields.items()))
+        fields = status_bytes(args.pid, MEMORY_FIELDS)
+        print(", ".join(f"{k} {v / 2**20:.1f} MiB" for k, v in fields.items()))
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ import argparse
 import hashlib
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,7 @@ import torch
 
 from ml.data import discover, read_split, validation_halves
 from ml.evaluation.metrics import softmax
-from ml.gate.data import classifier_outputs, decode_samples, scope_batch
+from ml.gate.data import Images, classifier_outputs, decode_samples, scope_batch
 from ml.model import LoadedWeights, load_weights
 from ml.model.checks import ImageFacts
 from ml.model.distance import LayerStats, fit_layer
@@ -75,14 +76,22 @@ def model_digest(weights: LoadedWeights) -> str:
 
 
 def features(
-    weights: LoadedWeights, samples: list[Any], sources: list[str], cache: Path | None, name: str
+    weights: LoadedWeights,
+    samples: list[Any],
+    sources: list[str],
+    cache: Path | None,
+    name: str,
+    decoded: Callable[[], Images] | None = None,
 ) -> dict[str, np.ndarray]:
-    """Labels, sources, logits, block features, scope inputs and image shapes; cached per classifier."""
+    """Labels, sources, logits, block features, scope inputs and image shapes; cached per classifier.
+
+    ``decoded`` gives ``samples`` decoded, for callers that score several classifiers on one set: called
+    only when the cache misses, it can decode once for all of them."""
     path = cache / f"{name}-{model_digest(weights)}.npz" if cache else None
     if path is not None and path.is_file():
         with np.load(path) as data:
             return dict(data)
-    images = decode_samples(samples)
+    images = decoded() if decoded is not None else decode_samples(samples)
     logits, taps = classifier_outputs(weights.model, images.pixels, weights.metadata.preprocessing)
     arrays = {
         "labels": images.labels,
@@ -225,20 +234,32 @@ def render(results: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m bench.flag_candidates", description=__doc__)
+def measurement_parser(prog: str, description: str | None) -> argparse.ArgumentParser:
+    """The options every measurement of a gated weights file on validation and external-dev takes."""
+    parser = argparse.ArgumentParser(prog=prog, description=description)
     parser.add_argument("--weights", type=Path, default=Path("weights/cxr-paper-cnn.safetensors"))
     parser.add_argument("--data", type=Path, default=Path("../shared/data/covid-radiography"))
     parser.add_argument("--split", type=Path, default=Path("weights/validation/split.csv"))
     parser.add_argument("--external", type=Path, default=Path("../shared/data/external-dev"))
     parser.add_argument("--cache", type=Path, help="keep the classifier's features here, per classifier")
-    parser.add_argument("--served-only", action="store_true", help="only the weights' own gate")
     parser.add_argument("--out", type=Path)
-    args = parser.parse_args(argv)
+    return parser
+
+
+def load_gated(path: Path) -> LoadedWeights:
+    """``path``'s weights, with logging set up; exits when they carry no gate to measure."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    weights = load_weights(args.weights)
+    weights = load_weights(path)
     if weights.gate is None:
-        raise SystemExit(f"{args.weights} carries no gate")
+        raise SystemExit(f"{path} carries no gate")
+    return weights
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = measurement_parser("python -m bench.flag_candidates", __doc__)
+    parser.add_argument("--served-only", action="store_true", help="only the weights' own gate")
+    args = parser.parse_args(argv)
+    weights = load_gated(args.weights)
     results = measure(weights, args.data, args.split, args.external, args.cache, args.served_only)
     if args.out:
         args.out.write_text(json.dumps(results, indent=2) + "\n")

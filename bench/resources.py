@@ -79,15 +79,20 @@ def reset_peak_rss(pid: int) -> bool:
     return True
 
 
+def status_bytes(pid: int, names: Sequence[str]) -> dict[str, int]:
+    """Those of ``/proc/PID/status``'s memory fields (``VmHWM``, ``RssAnon``...) that it has, in bytes;
+    empty without /proc."""
+    try:
+        lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+    except OSError:
+        return {}
+    fields = (line.partition(":") for line in lines)
+    return {name: int(value.split()[0]) * 1024 for name, _, value in fields if name in names}
+
+
 def peak_rss(pid: int) -> int | None:
     """VmHWM: peak resident set size since start or :func:`reset_peak_rss`; None without /proc."""
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) * 1024
-    except OSError:
-        return None
-    return None
+    return status_bytes(pid, ["VmHWM"]).get("VmHWM")
 
 
 class RssWatcher:

@@ -9,9 +9,8 @@ import numpy as np
 
 from bench.disagreement import UNCERTAIN_LIMIT, limit_threshold, measure, scores, with_flag
 from bench.flag_candidates import render
-from ml.data import discover, split_by_group, write_split
 from ml.model import load_weights
-from tests.support.datasets import write_images
+from tests.support.datasets import write_measurement_set
 from tests.support.flags import random_part
 from tests.support.weights import write_random_weights
 
@@ -39,14 +38,11 @@ def test_the_threshold_keeps_the_uncertain_share_within_the_limit() -> None:
 
 
 def test_the_measurement_reports_each_candidate_per_source(tmp_path: Path) -> None:
-    data = write_images(tmp_path / "data", per_class=16, prefix="train")
-    external = write_images(tmp_path / "external", per_class=4, prefix="site")
-    train, val = split_by_group(discover(data).samples, 0.5, seed=0)
-    write_split(tmp_path / "split.csv", data, train, val)
+    sets = write_measurement_set(tmp_path)
     served = load_weights(write_random_weights(tmp_path / "w.safetensors"))
     other = load_weights(write_random_weights(tmp_path / "o.safetensors", gate=None))
 
-    measured = measure(served, [other], data, tmp_path / "split.csv", external, None)
+    measured = measure(served, [other], sets.data, sets.split, sets.external, None)
     results = measured["flags"]
 
     candidates = ("any disagrees", "support < t", "ensemble max < t")

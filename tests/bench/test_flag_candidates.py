@@ -9,10 +9,10 @@ import numpy as np
 import torch
 
 from bench.flag_candidates import candidates, flags, limit_threshold, measure, misses, quality, render
-from ml.data import discover, split_by_group, validation_halves, write_split
+from ml.data import validation_halves
 from ml.model import load_weights
 from ml.model.distance import fit_layer
-from tests.support.datasets import write_images
+from tests.support.datasets import write_measurement_set
 from tests.support.flags import random_part
 from tests.support.weights import write_random_weights
 
@@ -86,14 +86,12 @@ def test_misses_names_every_target_missed_and_only_those() -> None:
 
 
 def test_the_measurement_sets_thresholds_on_the_assess_half(tmp_path: Path) -> None:
-    data = write_images(tmp_path / "data", per_class=16, prefix="train")
-    external = write_images(tmp_path / "external", per_class=4, prefix="site")
-    train, val = split_by_group(discover(data).samples, 0.5, seed=0)
-    write_split(tmp_path / "split.csv", data, train, val)
+    sets = write_measurement_set(tmp_path)
+    val = sets.val
     weights = load_weights(write_random_weights(tmp_path / "w.safetensors"))
     select, assess = validation_halves(val)
 
-    results = measure(weights, data, tmp_path / "split.csv", external, None, served_only=False)
+    results = measure(weights, sets.data, sets.split, sets.external, None, served_only=False)
 
     halves = results["served"]["validation"]
     assert (halves["select"]["n"], halves["assess"]["n"], halves["all"]["n"]) == (

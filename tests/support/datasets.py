@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import csv
+from dataclasses import dataclass
 from pathlib import Path
 
 from ml.classes import CLASSES
+from ml.data import Sample, discover, split_by_group, write_split
 from tests.support.images import synthetic_xray
 
 
@@ -28,3 +30,22 @@ def write_images(root: Path, per_class: int, prefix: str) -> Path:
             rows.append({"file": rel, "label": name, "group": f"{name}-{i}", "source_repo": "test"})
     write_manifest(root, rows)
     return root
+
+
+@dataclass(frozen=True)
+class MeasurementSet:
+    """What the flag measurements read: a training database with a committed split, and an outside set."""
+
+    data: Path
+    split: Path
+    external: Path
+    val: list[Sample]
+
+
+def write_measurement_set(root: Path) -> MeasurementSet:
+    """Generated: 16 images a class split half and half by group, and an external set of two sources."""
+    data = write_images(root / "data", per_class=16, prefix="train")
+    external = write_images(root / "external", per_class=4, prefix="site")
+    train, val = split_by_group(discover(data).samples, 0.5, seed=0)
+    write_split(root / "split.csv", data, train, val)
+    return MeasurementSet(data, root / "split.csv", external, val)
