@@ -25,7 +25,8 @@ from typing import Any
 
 import numpy as np
 
-from bench.flag_candidates import Part, features, load_gated, make_part, measurement_parser, quality, render
+from bench.flag_candidates import Part, features, make_part, quality, render
+from bench.gated import load_gated, measurement_parser
 from ml.data import discover, read_split, validation_halves
 from ml.evaluation.metrics import softmax
 from ml.gate.data import Images, decode_samples

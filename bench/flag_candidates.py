@@ -14,10 +14,8 @@ half and the whole side report in-distribution shares; ``external-dev``, a test 
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
-import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,10 +24,11 @@ from typing import Any
 import numpy as np
 import torch
 
+from bench.gated import load_gated, measurement_parser
 from ml.data import discover, read_split, validation_halves
 from ml.evaluation.metrics import softmax
 from ml.gate.data import Images, classifier_outputs, decode_samples, scope_batch
-from ml.model import LoadedWeights, load_weights
+from ml.model import LoadedWeights
 from ml.model.checks import ImageFacts
 from ml.model.distance import LayerStats, fit_layer
 from ml.model.gate import Gate
@@ -232,27 +231,6 @@ def render(results: dict[str, Any]) -> str:
     lines += ["", *table(results, "external", list(results["served"]["external"]), list(OUT_FLOORS)), ""]
     lines += [f"- {name}: misses {', '.join(misses(r)) or 'nothing'}" for name, r in results.items()]
     return "\n".join(lines) + "\n"
-
-
-def measurement_parser(prog: str, description: str | None) -> argparse.ArgumentParser:
-    """The options every measurement of a gated weights file on validation and external-dev takes."""
-    parser = argparse.ArgumentParser(prog=prog, description=description)
-    parser.add_argument("--weights", type=Path, default=Path("weights/cxr-paper-cnn.safetensors"))
-    parser.add_argument("--data", type=Path, default=Path("../shared/data/covid-radiography"))
-    parser.add_argument("--split", type=Path, default=Path("weights/validation/split.csv"))
-    parser.add_argument("--external", type=Path, default=Path("../shared/data/external-dev"))
-    parser.add_argument("--cache", type=Path, help="keep the classifier's features here, per classifier")
-    parser.add_argument("--out", type=Path)
-    return parser
-
-
-def load_gated(path: Path) -> LoadedWeights:
-    """``path``'s weights, with logging set up; exits when they carry no gate to measure."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    weights = load_weights(path)
-    if weights.gate is None:
-        raise SystemExit(f"{path} carries no gate")
-    return weights
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,0 +1,31 @@
+"""The command line of a measurement of a gated weights file on validation and external-dev
+(:mod:`bench.flag_candidates`, :mod:`bench.disagreement`)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+from ml.model import LoadedWeights, load_weights
+
+
+def measurement_parser(prog: str, description: str | None) -> argparse.ArgumentParser:
+    """The options every measurement of a gated weights file on validation and external-dev takes."""
+    parser = argparse.ArgumentParser(prog=prog, description=description)
+    parser.add_argument("--weights", type=Path, default=Path("weights/cxr-paper-cnn.safetensors"))
+    parser.add_argument("--data", type=Path, default=Path("../shared/data/covid-radiography"))
+    parser.add_argument("--split", type=Path, default=Path("weights/validation/split.csv"))
+    parser.add_argument("--external", type=Path, default=Path("../shared/data/external-dev"))
+    parser.add_argument("--cache", type=Path, help="keep the classifier's features here, per classifier")
+    parser.add_argument("--out", type=Path)
+    return parser
+
+
+def load_gated(path: Path) -> LoadedWeights:
+    """``path``'s weights, with logging set up; exits when they carry no gate to measure."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    weights = load_weights(path)
+    if weights.gate is None:
+        raise SystemExit(f"{path} carries no gate")
+    return weights
