@@ -16,7 +16,7 @@ from ml.classes import CLASSES
 from ml.evaluation.metrics import classification_report, fit_temperature
 from ml.evaluation.plots import plot_confusion, plot_history, plot_reliability, plot_roc
 from ml.evaluation.report import write_report
-from ml.evaluation.sources import per_source, render_sources
+from ml.evaluation.sources import per_source, render_ranking, render_sources, source_ranking
 from ml.model import WeightsMetadata, save_weights
 from ml.preprocessing import PreprocessSpec
 from ml.training.config import TrainConfig
@@ -68,6 +68,7 @@ def write_eval_outputs(
     metrics["uncalibrated"] = {"ece": raw["ece"], "nll": raw["nll"]}
     if sources is not None:
         metrics["sources"] = per_source(logits, labels, sources, temperature)
+        metrics["source_ranking"] = source_ranking(logits, labels, sources, temperature)
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     plot_confusion(out / "confusion_matrix.png", np.array(calibrated["confusion_matrix"]), classes)
     plot_roc(out / "roc.png", logits, labels, classes)
@@ -76,6 +77,7 @@ def write_eval_outputs(
     if sources is not None:
         with (out / "report.md").open("a") as fh:
             fh.write("\n" + render_sources(metrics["sources"]))
+            fh.write("\n" + render_ranking(metrics["source_ranking"]))
     return metrics
 
 

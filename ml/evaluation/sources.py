@@ -12,7 +12,10 @@ import numpy as np
 
 from ml.classes import CLASSES
 from ml.data import Sample
-from ml.evaluation.metrics import softmax
+from ml.evaluation.metrics import roc_auc, softmax
+
+SPECIFICITY = 0.90
+"""The share of the other source's images kept below the threshold in :func:`source_ranking`."""
 
 
 def has_sources(samples: list[Sample]) -> bool:
@@ -44,6 +47,63 @@ def per_source(
             "mean_top_probability": float(probs[mask].max(1).mean()),
         }
     return out
+
+
+def source_ranking(
+    logits: np.ndarray, labels: np.ndarray, sources: list[str], temperature: float = 1.0
+) -> list[dict[str, Any]]:
+    """How well the model ranks one single-class source above another, whatever the threshold.
+
+    For each source whose images all have one class and each other source of another single class: the
+    area under the ROC curve of that class's probability, and the share of the first source found at the
+    threshold that leaves ``SPECIFICITY`` of the second below it. A recipe that only moves the boundary
+    between two hospitals' looks changes per-source recall in opposite directions and leaves these alone;
+    one that learned more of the disease raises them.
+    """
+    probs = softmax(logits, temperature)
+    where = np.array(sources)
+    single = {
+        source: int(labels[where == source][0])
+        for source in sorted(set(sources))
+        if len(set(labels[where == source].tolist())) == 1
+    }
+    out: list[dict[str, Any]] = []
+    for positive, k in single.items():
+        for negative, j in single.items():
+            if j == k:
+                continue
+            pos, neg = probs[where == positive, k], probs[where == negative, k]
+            threshold = float(np.quantile(neg, SPECIFICITY))
+            scores = np.concatenate([pos, neg])
+            is_pos = np.concatenate([np.ones(len(pos), bool), np.zeros(len(neg), bool)])
+            out.append(
+                {
+                    "class": CLASSES[k],
+                    "positive": positive,
+                    "negative": negative,
+                    "roc_auc": roc_auc(scores, is_pos),
+                    "recall_at_specificity": float((pos > threshold).mean()),
+                }
+            )
+    return out
+
+
+def render_ranking(rows: list[dict[str, Any]]) -> str:
+    """A Markdown table of :func:`source_ranking`'s rows (empty when no pair of sources qualifies)."""
+    if not rows:
+        return ""
+    lines = [
+        "## One source against another",
+        "",
+        f"| class | source | against | ROC AUC | recall at {SPECIFICITY:.0%} of the other kept out |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['class']} | {r['positive']} | {r['negative']} | {r['roc_auc']:.3f} | "
+            f"{r['recall_at_specificity']:.3f} |"
+        )
+    return "\n".join(lines) + "\n"
 
 
 def render_sources(results: dict[str, dict[str, Any]], heading: str = "## Per source") -> str:

@@ -11,7 +11,7 @@ import torch
 from ml.__main__ import run
 from ml.classes import CLASSES
 from ml.data import discover
-from ml.evaluation.sources import has_sources, per_source
+from ml.evaluation.sources import has_sources, per_source, source_ranking
 from ml.model import build_model, load_weights
 from ml.preprocessing import PreprocessSpec, eval_transform, percentiles, standardize
 from ml.training.checkpoint import TrainState, save_checkpoint
@@ -130,6 +130,25 @@ def test_a_test_set_is_read_with_its_sources_and_scored_per_source(tmp_path: Pat
     assert result["mhh"]["recall"] == {"COVID": 1.0} and result["nih"]["recall"] == {"Normal": 1.0}
 
 
+def test_ranking_one_source_against_another_ignores_where_the_threshold_lies() -> None:
+    sources = ["sbu"] * 10 + ["nih"] * 10 + ["mix"] * 2
+    labels = np.array([0] * 10 + [1] * 10 + [0, 1])
+    logits = np.zeros((22, 3))
+    # Every Stony Brook film is called Normal, yet each has more COVID in it than any NIH film.
+    logits[:10, 0] = np.linspace(1.0, 2.0, 10)
+    logits[:10, 1] = 3.0
+    logits[10:20, 0] = np.linspace(-2.0, 0.5, 10)
+    logits[10:20, 1] = 3.0
+    rows = {(r["positive"], r["negative"]): r for r in source_ranking(logits, labels, sources)}
+    assert set(rows) == {("sbu", "nih"), ("nih", "sbu")}  # a source of two classes is left out
+    assert per_source(logits, labels, sources)["sbu"]["accuracy"] == 0
+    assert rows["sbu", "nih"]["roc_auc"] == 1.0 and rows["sbu", "nih"]["recall_at_specificity"] == 1.0
+    assert rows["nih", "sbu"]["class"] == "Normal" and rows["nih", "sbu"]["roc_auc"] == 1.0
+    logits[:10, 0] = -3.0  # now below every NIH film
+    rows = {(r["positive"], r["negative"]): r for r in source_ranking(logits, labels, sources)}
+    assert rows["sbu", "nih"]["roc_auc"] == 0.0 and rows["sbu", "nih"]["recall_at_specificity"] == 0.0
+
+
 def test_warm_start_copies_a_weights_files_tensors(trained_weights: Path) -> None:
     loaded = load_weights(trained_weights)
     model = build_model(loaded.metadata.architecture)
@@ -176,6 +195,9 @@ def test_evaluate_reports_a_test_set_per_source(trained_weights: Path, tmp_path:
     assert sorted(metrics["sources"]) == ["mhh", "nih", "sbu"]
     assert metrics["sources"]["sbu"]["n"] == 4
     assert "## Per source" in (out / "report.md").read_text()
+    pairs = {(r["positive"], r["negative"]) for r in metrics["source_ranking"]}
+    assert {("sbu", "nih"), ("mhh", "nih"), ("nih", "sbu"), ("nih", "mhh")} == pairs
+    assert "## One source against another" in (out / "report.md").read_text()
 
 
 def test_the_robustness_suite_reports_a_test_set_per_source(trained_weights: Path, tmp_path: Path) -> None:
