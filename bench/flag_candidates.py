@@ -60,7 +60,7 @@ def served_flags(
     scope_inputs = torch.from_numpy(arrays["scope"]).float()
     signals = gate.signals(scope_inputs, taps)
     assessments = [
-        gate.assess(ImageFacts(int(h), int(w)), scope_inputs[i], signals, i, float(p.max()))
+        gate.assess(ImageFacts(int(h), int(w)), scope_inputs[i], signals, i, float(p.max()), int(p.argmax()))
         for i, ((h, w), p) in enumerate(zip(arrays["shape"], probs, strict=True))
     ]
     return np.array([not a.in_scope for a in assessments]), np.array([a.uncertain for a in assessments])
@@ -134,16 +134,18 @@ def candidates(
     return out
 
 
-def flags(part: Part, score: np.ndarray, threshold: float, min_confidence: float) -> np.ndarray:
-    """Uncertain answers: in scope, and low in confidence or beyond the candidate's threshold."""
-    return np.asarray(~part.out_of_scope & ((part.probs.max(1) < min_confidence) | (score > threshold)))
+def flags(part: Part, score: np.ndarray, threshold: float, floors: np.ndarray) -> np.ndarray:
+    """Uncertain answers: in scope, and below their class's confidence floor or beyond the candidate's
+    threshold (``floors``: one per class, :meth:`ml.model.assessment.Thresholds.confidence_floor`)."""
+    low = part.probs.max(1) < floors[part.probs.argmax(1)]
+    return np.asarray(~part.out_of_scope & (low | (score > threshold)))
 
 
-def limit_threshold(part: Part, score: np.ndarray, min_confidence: float, limit: float) -> float:
+def limit_threshold(part: Part, score: np.ndarray, floors: np.ndarray, limit: float) -> float:
     """The lowest threshold (most flags) that keeps ``part``'s uncertain share at most ``limit``."""
     for q in np.linspace(0.5, 1.0, 501):
         threshold = float(np.quantile(score, q))
-        if flags(part, score, threshold, min_confidence).mean() <= limit:
+        if flags(part, score, threshold, floors).mean() <= limit:
             return threshold
     return float(score.max())
 
@@ -190,7 +192,8 @@ def measure(
     fit_samples = [train[i] for i in np.random.default_rng(0).permutation(len(train))[:DISTANCE_IMAGES]]
     fit = make_part(weights, features(weights, fit_samples, ["train"] * len(fit_samples), cache, "fit"))
     agnostic = [fit_layer(t, torch.zeros(len(t), dtype=torch.long), 1) for t in fit.taps]
-    cond, min_conf = gate.distance.layers, gate.config.thresholds.min_confidence
+    cond, t = gate.distance.layers, gate.config.thresholds
+    min_conf = np.array([t.confidence_floor(k) for k in range(val.probs.shape[1])])
     val_scores, ext_scores = candidates(cond, agnostic, val, assess), candidates(cond, agnostic, ext, assess)
     for name, score in val_scores.items():
         for rule, threshold in (

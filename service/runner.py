@@ -81,7 +81,7 @@ class ModelRunner:
         inputs = np.stack([item.inputs for item in items])
         result = self.engine.predict(inputs, with_cam=any(with_cam), with_taps=self.gate is not None)
         probabilities = softmax(result.logits / self.metadata.temperature)
-        assessments = self._assess(items, result.taps, probabilities.max(axis=1).tolist())
+        assessments = self._assess(items, result.taps, probabilities)
         return [
             Answer(
                 probabilities=tuple(probabilities[i].tolist()),
@@ -93,17 +93,19 @@ class ModelRunner:
         ]
 
     def _assess(
-        self, items: list[WorkItem], taps: list[np.ndarray], confidence: list[float]
+        self, items: list[WorkItem], taps: list[np.ndarray], probabilities: np.ndarray
     ) -> list[Assessment]:
+        confidence = probabilities.max(axis=1).tolist()
         if self.gate is None:
             return [
                 ungated_assessment(item.facts, item.scope_inputs, conf)
                 for item, conf in zip(items, confidence, strict=True)
             ]
         signals = self.gate.signals(np.stack([item.scope_inputs for item in items]), taps)
+        predicted = probabilities.argmax(axis=1).tolist()
         return [
-            self.gate.assess(item.facts, item.scope_inputs, signals, i, conf)
-            for i, (item, conf) in enumerate(zip(items, confidence, strict=True))
+            self.gate.assess(item.facts, item.scope_inputs, signals, i, conf, answer)
+            for i, (item, conf, answer) in enumerate(zip(items, confidence, predicted, strict=True))
         ]
 
 

@@ -134,7 +134,14 @@ class GateThresholds(BaseModel):
     min_chest_xray: float = Field(description="Out of scope below this scope probability.")
     max_distance: float = Field(description="Out of scope above this feature-distance score.")
     min_typicality: float = Field(description="Uncertain below this typicality.")
-    min_confidence: float = Field(description="Uncertain below this calibrated confidence.")
+    min_confidence: float = Field(
+        description="Uncertain below this calibrated confidence, for a class without its own threshold."
+    )
+    min_class_confidence: dict[str, float] = Field(
+        default_factory=dict,
+        description="Per answered class, uncertain below this calibrated confidence (replaces "
+        "min_confidence for that class); empty for gates fitted before 1.4.0.",
+    )
 
 
 class GateInfo(BaseModel):
@@ -170,7 +177,8 @@ class ModelInfo(BaseModel):
                             "min_chest_xray": 0.5,
                             "max_distance": 3.1,
                             "min_typicality": 0.05,
-                            "min_confidence": 0.71,
+                            "min_confidence": 0.84,
+                            "min_class_confidence": {"COVID": 0.84, "Normal": 0.98, "Viral Pneumonia": 0.75},
                         },
                         "fitted": {"validation_images": 2048},
                     },

@@ -71,7 +71,13 @@ class ServingGate:
         return Signals(self.scope.probabilities(scope_inputs), scores, self.distance.typicality(scores))
 
     def assess(
-        self, facts: ImageFacts, scope_input: np.ndarray, signals: Signals, index: int, confidence: float
+        self,
+        facts: ImageFacts,
+        scope_input: np.ndarray,
+        signals: Signals,
+        index: int,
+        confidence: float,
+        predicted: int,
     ) -> Assessment:
         return judge(
             self.config,
@@ -81,4 +87,5 @@ class ServingGate:
             float(signals.distance[index]),
             float(signals.typicality[index]),
             confidence,
+            predicted,
         )

@@ -71,6 +71,7 @@ def assess_images(
             signals,
             i,
             float(probs[i].max()),
+            int(probs[i].argmax()),
         )
         for i, im in enumerate(images)
     ]

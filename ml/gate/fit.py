@@ -40,24 +40,39 @@ class GateTargets:
 
     far_from_training: float = 0.002
     """Out of scope by feature distance: beyond all but this share of validation images."""
-    atypical: float = 0.05
-    """Uncertain by typicality (typicality is itself a validation quantile, so this is its threshold)."""
-    low_confidence: float = 0.04
-    """Uncertain by calibrated confidence."""
+    atypical: float = 0.0
+    """Uncertain by typicality (typicality is itself a validation quantile, so this is its threshold). Off
+    since 1.4.0: on other hospitals' films it flagged correct answers and left the confident errors
+    (docs/assessment.md, "Each class's own low-confidence tail")."""
+    low_confidence: float = 0.08
+    """Uncertain by calibrated confidence: this share of the validation answers of each class."""
     scope_quantile: float = 0.003
     """The scope threshold sits at this quantile of validation X-rays' scope probability ..."""
     scope_ceiling: float = 0.5
     """... or here, whichever is lower."""
 
 
+def class_confidence(probs: np.ndarray, share: float) -> tuple[float, ...]:
+    """Per class, the confidence below which ``share`` of the answers of that class fall (``probs``
+    ``[N, classes]``, calibrated); a class never answered gets the pooled quantile."""
+    confidence, answers = probs.max(axis=1), probs.argmax(axis=1)
+    pooled = float(np.quantile(confidence, share))
+    return tuple(
+        float(np.quantile(confidence[answers == k], share)) if (answers == k).any() else pooled
+        for k in range(probs.shape[1])
+    )
+
+
 def choose_thresholds(
-    confidence: np.ndarray, scores: np.ndarray, chest: np.ndarray, targets: GateTargets
+    probs: np.ndarray, scores: np.ndarray, chest: np.ndarray, targets: GateTargets
 ) -> Thresholds:
+    per_class = class_confidence(probs, targets.low_confidence)
     return Thresholds(
         min_chest_xray=float(min(targets.scope_ceiling, np.quantile(chest, targets.scope_quantile))),
         max_distance=float(np.quantile(scores, 1 - targets.far_from_training)),
         min_typicality=targets.atypical,
-        min_confidence=float(np.quantile(confidence, targets.low_confidence)),
+        min_confidence=min(per_class),
+        min_class_confidence=per_class,
     )
 
 
@@ -101,9 +116,9 @@ def fit_gate(
     else:
         scope, scope_source = scope_from, {"copied": True}
     chest = scope_probabilities(scope, scope_batch(val.pixels))[:, 0].numpy()
-    confidence = softmax(val_logits, weights.metadata.temperature).max(axis=1)
+    probs = softmax(val_logits, weights.metadata.temperature)
     scores = distance.score(val_taps).numpy()
-    thresholds = choose_thresholds(confidence, scores, chest, targets)
+    thresholds = choose_thresholds(probs, scores, chest, targets)
     fitted = {
         "targets": asdict(targets),
         "scope": scope_source,

@@ -72,6 +72,7 @@ class Gate:
         signals: GateSignals,
         index: int,
         confidence: float,
+        predicted: int,
     ) -> Assessment:
         return judge(
             self.config,
@@ -81,6 +82,7 @@ class Gate:
             float(signals.distance[index]),
             float(signals.typicality[index]),
             confidence,
+            predicted,
         )
 
     def to_tensors(self) -> dict[str, torch.Tensor]:

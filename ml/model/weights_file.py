@@ -147,6 +147,11 @@ def read_weights(path: Path, expected_classes: list[str] | None = None) -> Weigh
         raise WeightsError(f"{path.name}: cannot read tensors: {exc}") from exc
     gate_tensors = {k: tensors.pop(k) for k in [k for k in tensors if k.startswith(TENSOR_PREFIX)]}
     gate = _gate_config(header.get("gate"), gate_tensors, layout.blocks)
+    floors = gate.thresholds.min_class_confidence if gate is not None else ()
+    if floors and len(floors) != len(metadata.classes):
+        raise WeightsError(
+            f"the gate has {len(floors)} class confidence floors for {len(metadata.classes)} classes"
+        )
     int8 = _int8(header.get("int8"))
     expected = layout.shapes()
     missing = sorted(set(expected) - set(tensors))

@@ -104,12 +104,14 @@ async def model(worker: WorkerDep) -> ModelInfo:
         metrics=meta.metrics,
         device=worker.device,
         engine=worker.runner.engine.name,
-        gate=gate_info(worker.runner.gate),
+        gate=gate_info(worker.runner.gate, meta.classes),
         intended_use=INTENDED_USE,
     )
 
 
-def gate_info(gate: ServingGate | None) -> GateInfo | None:
+def gate_info(gate: ServingGate | None, classes: list[str]) -> GateInfo | None:
     if gate is None:
         return None
-    return GateInfo(thresholds=GateThresholds(**asdict(gate.config.thresholds)), fitted=gate.config.fitted)
+    thresholds = asdict(gate.config.thresholds)
+    thresholds["min_class_confidence"] = dict(zip(classes, thresholds["min_class_confidence"], strict=False))
+    return GateInfo(thresholds=GateThresholds(**thresholds), fitted=gate.config.fitted)

@@ -21,11 +21,13 @@ def test_the_limit_threshold_flags_as_much_as_the_validation_limit_allows() -> N
     val = random_part(400, 0.0, 0)
     score = np.random.default_rng(1).random(400)
 
-    threshold = limit_threshold(val, score, min_confidence=0.5, limit=0.6)
-    share = flags(val, score, threshold, 0.5).mean()
+    floors = np.full(3, 0.5)
+
+    threshold = limit_threshold(val, score, floors, limit=0.6)
+    share = flags(val, score, threshold, floors).mean()
 
     assert share <= 0.6
-    assert flags(val, score, threshold - 0.02, 0.5).mean() > share - 0.05
+    assert flags(val, score, threshold - 0.02, floors).mean() > share - 0.05
 
 
 def test_candidates_score_images_unlike_the_validation_split_as_stranger() -> None:

@@ -181,5 +181,5 @@ def test_the_numpy_gate_gives_the_torch_gates_signals_and_verdicts(tmp_path: Pat
     close(signals.typicality, expected.typicality, rtol=0, atol=0)
     facts = ImageFacts(120, 100)
     for i in range(5):
-        ours = gate.assess(facts, scope_inputs[i].numpy(), signals, i, 0.9)
-        assert ours == reference.gate.assess(facts, scope_inputs[i], expected, i, 0.9)
+        ours = gate.assess(facts, scope_inputs[i].numpy(), signals, i, 0.9, i % 3)
+        assert ours == reference.gate.assess(facts, scope_inputs[i], expected, i, 0.9, i % 3)

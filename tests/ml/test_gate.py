@@ -18,7 +18,7 @@ from ml.gate.data import scope_examples
 from ml.model import WeightsError, WeightsMetadata, build_model, load_weights, read_header, save_weights
 from ml.model.checks import CheckLimits, ImageFacts, Reason, cheap_reasons
 from ml.model.distance import fit_distance
-from ml.model.gate import Gate, GateSignals, Thresholds
+from ml.model.gate import Gate, GateConfig, GateSignals, Thresholds
 from ml.model.scope import SCOPE_CLASSES, SCOPE_SIZE, ScopeNet, scope_input
 from ml.model.weights_file import read_weights
 from tests.support.gate import REJECTING, TRUSTING, random_gate
@@ -116,15 +116,40 @@ def test_the_gate_puts_out_of_scope_first_and_uncertainty_only_in_scope() -> Non
     )
     facts, x = ImageFacts(120, 100), scope_input(torch.from_numpy(XRAY))
 
-    trusted = gate.assess(facts, x, _signals(0.9, 1.0, 0.4), 0, confidence=0.9)
-    doubtful = gate.assess(facts, x, _signals(0.9, 1.0, 0.01), 0, confidence=0.5)
-    outside = gate.assess(facts, x, _signals(0.1, 9.0, 0.0), 0, confidence=0.5)
+    trusted = gate.assess(facts, x, _signals(0.9, 1.0, 0.4), 0, confidence=0.9, predicted=0)
+    doubtful = gate.assess(facts, x, _signals(0.9, 1.0, 0.01), 0, confidence=0.5, predicted=0)
+    outside = gate.assess(facts, x, _signals(0.1, 9.0, 0.0), 0, confidence=0.5, predicted=0)
 
     assert (trusted.in_scope, trusted.uncertain, trusted.reasons) == (True, False, ())
     assert doubtful.reasons == (Reason.LOW_CONFIDENCE, Reason.ATYPICAL_FOR_TRAINING_DATA)
     assert (doubtful.in_scope, doubtful.uncertain) == (True, True)
     assert (outside.in_scope, outside.uncertain) == (False, False)
     assert set(outside.reasons) == {Reason.NOT_FRONTAL_CHEST_XRAY, Reason.FAR_FROM_TRAINING_DATA}
+
+
+def test_an_answer_is_doubted_below_its_own_class_floor() -> None:
+    floors = (0.8, 0.97, 0.6)
+    thresholds = Thresholds(
+        min_chest_xray=0.5,
+        max_distance=3.0,
+        min_typicality=0.0,
+        min_confidence=0.6,
+        min_class_confidence=floors,
+    )
+    gate = random_gate(thresholds)
+    facts, x, signals = ImageFacts(120, 100), scope_input(torch.from_numpy(XRAY)), _signals(0.9, 1.0, 0.4)
+
+    verdicts = [gate.assess(facts, x, signals, 0, confidence=0.9, predicted=k) for k in range(3)]
+
+    assert [v.uncertain for v in verdicts] == [False, True, False]
+    assert verdicts[1].reasons == (Reason.LOW_CONFIDENCE,)
+    # A gate written before the per-class floors existed reads back with the single one.
+    old = json.loads(GateConfig(thresholds=thresholds).to_json())
+    del old["thresholds"]["min_class_confidence"]
+    restored = GateConfig.from_json(json.dumps(old))
+    assert restored.thresholds.min_class_confidence == ()
+    assert [restored.thresholds.confidence_floor(k) for k in range(3)] == [0.6, 0.6, 0.6]
+    assert GateConfig.from_json(GateConfig(thresholds=thresholds).to_json()).thresholds == thresholds
 
 
 def _meta() -> WeightsMetadata:
@@ -175,6 +200,16 @@ def test_a_gate_fitted_on_another_number_of_blocks_is_a_weights_error(tmp_path: 
             read(path)
 
 
+def test_a_gate_with_floors_for_other_classes_is_a_weights_error(tmp_path: Path) -> None:
+    path = tmp_path / "floors.safetensors"
+    gate = random_gate(replace(TRUSTING, min_class_confidence=(0.5, 0.5)))
+    save_weights(path, build_model("paper_cnn"), _meta(), gate)
+
+    for read in (load_weights, read_weights):
+        with pytest.raises(WeightsError, match="2 class confidence floors for 3 classes"):
+            read(path)
+
+
 def test_export_fits_a_gate_and_evaluate_judges_it(manifest_dataset: Path, tmp_path: Path) -> None:
     source = tmp_path / "plain.safetensors"
     save_weights(source, build_model("paper_cnn"), _meta())
@@ -187,7 +222,14 @@ def test_export_fits_a_gate_and_evaluate_judges_it(manifest_dataset: Path, tmp_p
          "--gate-shift-images", "4", "--gate-negatives", "2"])  # fmt: skip
 
     header = json.loads(read_header(release)["gate"])
-    assert set(header["thresholds"]) == {"min_chest_xray", "max_distance", "min_typicality", "min_confidence"}
+    assert set(header["thresholds"]) == {
+        "min_chest_xray",
+        "max_distance",
+        "min_typicality",
+        "min_confidence",
+        "min_class_confidence",
+    }
+    assert len(header["thresholds"]["min_class_confidence"]) == len(CLASSES)
     results = json.loads((tmp_path / "eval" / "gate.json").read_text())
     assert 0 <= results["validation"]["out_of_scope"] <= 1
     assert results["negatives"]["n_negatives"] > 0

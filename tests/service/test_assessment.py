@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -11,10 +12,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from ml.classes import CLASSES
 from ml.model.gate import Gate
 from service.settings import Settings
 from tests.support.app import Service, serve
-from tests.support.gate import DOUBTING, REJECTING, random_gate
+from tests.support.gate import DOUBTING, REJECTING, TRUSTING, random_gate
 from tests.support.images import dicom_bytes, encode, multipart, pattern, png_bytes, to_uint8
 from tests.support.weights import write_random_weights
 
@@ -94,7 +96,31 @@ async def test_weights_without_a_gate_mark_every_answer_gate_unavailable(
 async def test_model_shows_the_gate_thresholds(svc: Service) -> None:
     gate = (await svc.client.get("/model")).json()["gate"]
 
-    assert set(gate["thresholds"]) == {"min_chest_xray", "max_distance", "min_typicality", "min_confidence"}
+    assert set(gate["thresholds"]) == {
+        "min_chest_xray",
+        "max_distance",
+        "min_typicality",
+        "min_confidence",
+        "min_class_confidence",
+    }
+
+
+async def test_an_answer_is_uncertain_only_below_its_own_class_floor(
+    tmp_path: Path, make_settings: Callable[..., Settings]
+) -> None:
+    floors = (1.01, 0.0, 1.01)  # only a Normal answer can be trusted
+    gate = random_gate(replace(TRUSTING, min_class_confidence=floors))
+    async with serve(make_settings(weights_path=_weights(tmp_path, gate))) as running:
+        model = (await running.client.get("/model")).json()
+        bodies = [
+            (await running.client.post("/predict", files=multipart(png_bytes(seed=seed)))).json()
+            for seed in range(4)
+        ]
+
+    assert model["gate"]["thresholds"]["min_class_confidence"] == dict(zip(CLASSES, floors, strict=True))
+    for body in bodies:
+        assert body["assessment"]["uncertain"] is (body["label"] != "Normal"), body["label"]
+        assert body["assessment"]["reasons"] == ([] if body["label"] == "Normal" else ["low_confidence"])
 
 
 async def test_a_colour_photograph_is_out_of_scope(svc: Service) -> None:

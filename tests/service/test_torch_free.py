@@ -128,7 +128,9 @@ def reference_answer(
     scope = scope_input(pixels, loaded.gate.config.scope_size)
     signals = loaded.gate.signals(scope[None], result.taps)
     facts = ImageFacts(*image.shape)
-    verdict = loaded.gate.assess(facts, scope, signals, 0, float(probabilities.max()))
+    verdict = loaded.gate.assess(
+        facts, scope, signals, 0, float(probabilities.max()), int(probabilities.argmax())
+    )
     return (
         int(result.targets[0]),
         probabilities.tolist(),
