@@ -24,7 +24,7 @@ from ml.gate.fit import class_confidence
 from ml.model import LoadedWeights
 
 SHARES = (0.04, 0.06, 0.08, 0.10)
-TYPICALITY = (0.0, 0.05)
+TYPICALITY = (0.0, 0.01, 0.02, 0.05)
 
 
 def typicality(weights: LoadedWeights, arrays: dict[str, np.ndarray]) -> np.ndarray:

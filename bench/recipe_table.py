@@ -15,6 +15,8 @@ from typing import Any
 
 SOURCES = (("sbu", "COVID"), ("mhh", "COVID"), ("nih", "Normal"))
 """external-dev's sources and the class each one holds."""
+PAIR = ("sbu", "nih")
+"""The never-seen COVID source against the normals, ranked whatever the threshold (``source_ranking``)."""
 
 
 def _read(folder: str) -> dict[str, Any]:
@@ -29,6 +31,8 @@ def row(name: str, folders: list[str]) -> list[str]:
         cells.append(f"{ext['sources'][source]['recall'][label]:.3f}")
     cells.append(f"{ext['accuracy']:.4f}")
     cells.append(f"{ext['per_class']['COVID']['roc_auc']:.4f}")
+    pair = [r for r in ext.get("source_ranking", []) if (r["positive"], r["negative"]) == PAIR]
+    cells += [f"{pair[0]['roc_auc']:.3f}", f"{pair[0]['recall_at_specificity']:.3f}"] if pair else ["–", "–"]
     if len(folders) > 2:
         results = _read(folders[2])["results"]
         suite = next(iter(results.values()))
@@ -51,6 +55,8 @@ def main(argv: list[str] | None = None) -> None:
         "NIH Normal recall",
         "external-dev accuracy",
         "external-dev COVID ROC AUC",
+        "Stony Brook vs NIH: COVID ROC AUC",
+        "Stony Brook COVID recall at 90% of NIH kept out",
         "suite clean",
         "suite mean",
     ]

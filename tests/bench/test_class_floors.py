@@ -34,7 +34,7 @@ def test_every_share_and_typicality_setting_gets_a_row(tmp_path: Path) -> None:
     assert len(results) == 1 + len(SHARES) * len(TYPICALITY)
     for row in results.values():
         assert set(row["external"]) == {"site0", "site1", "all"}
-    for flag in ("off", "5%"):
+    for flag in ("off", "1%", "5%"):
         rows = [results[f"floors {share:.0%} per class, typicality {flag}"] for share in SHARES]
         assert all(len(r["floors"]) == 3 for r in rows)
         flagged = [r["validation"]["assess"]["uncertain"] for r in rows]
