@@ -40,11 +40,12 @@ class GateTargets:
 
     far_from_training: float = 0.002
     """Out of scope by feature distance: beyond all but this share of validation images."""
-    atypical: float = 0.01
+    atypical: float = 0.02
     """Uncertain by typicality (typicality is itself a validation quantile, so this is its threshold). 0.05
-    until 1.4.0: at 1% it still flags noise and borders the classifier is sure about, and no longer the
-    correct answers on other hospitals' films (docs/assessment.md, "Each class's own low-confidence tail")."""
-    low_confidence: float = 0.08
+    until 1.4.0: at 2% it still flags noisy and bordered images the classifier is sure about, and far
+    fewer of the correct answers on other hospitals' films (docs/assessment.md, "Each class's own
+    low-confidence floor")."""
+    low_confidence: float = 0.06
     """Uncertain by calibrated confidence: this share of the validation answers of each class."""
     scope_quantile: float = 0.003
     """The scope threshold sits at this quantile of validation X-rays' scope probability ..."""

@@ -6,9 +6,10 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.class_floors import SHARES, TYPICALITY, measure, uncertain
+from bench.class_floors import SHARES, TYPICALITY, measure, render_shifted, uncertain
 from bench.flag_candidates import render
 from ml.model import load_weights
+from ml.robustness.shifts import SHIFTS
 from tests.support.datasets import write_measurement_set
 from tests.support.flags import random_part
 from tests.support.weights import write_random_weights
@@ -29,11 +30,12 @@ def test_every_share_and_typicality_setting_gets_a_row(tmp_path: Path) -> None:
     sets = write_measurement_set(tmp_path)
     weights = load_weights(write_random_weights(tmp_path / "w.safetensors"))
 
-    results = measure(weights, sets.data, sets.split, sets.external, None)
+    results = measure(weights, sets.data, sets.split, sets.external, None, shift_images=2)
 
     assert len(results) == 1 + len(SHARES) * len(TYPICALITY)
     for row in results.values():
         assert set(row["external"]) == {"site0", "site1", "all"}
+        assert row["shifted"]["n"] == 2 * len(SHIFTS)  # the same two images under every shift
     for flag in ("off", "1%", "5%"):
         rows = [results[f"floors {share:.0%} per class, typicality {flag}"] for share in SHARES]
         assert all(len(r["floors"]) == 3 for r in rows)
@@ -41,3 +43,4 @@ def test_every_share_and_typicality_setting_gets_a_row(tmp_path: Path) -> None:
         # A larger share raises every class's floor, so never flags fewer of the half it was chosen on.
         assert flagged == sorted(flagged)
     assert "| floors 8% per class, typicality off |" in render(results)
+    assert "| floors 8% per class, typicality off |" in render_shifted(results)
