@@ -135,8 +135,7 @@ def candidates(
 
 
 def flags(part: Part, score: np.ndarray, threshold: float, floors: np.ndarray) -> np.ndarray:
-    """Uncertain answers: in scope, and below their class's confidence floor or beyond the candidate's
-    threshold (``floors``: one per class, :meth:`ml.model.assessment.Thresholds.confidence_floor`)."""
+    """In-scope answers below their class's floor (``floors``: one per class) or beyond ``threshold``."""
     low = part.probs.max(1) < floors[part.probs.argmax(1)]
     return np.asarray(~part.out_of_scope & (low | (score > threshold)))
 

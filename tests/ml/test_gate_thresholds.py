@@ -115,7 +115,14 @@ def test_refitting_the_uncertain_thresholds_keeps_the_rest_of_the_gate(
     )
     out = tmp_path / "refit.safetensors"
 
-    refit(source, out, manifest_dataset, tmp_path / "split.csv", "9.9.9", GateTargets(low_confidence=0.25))
+    refit(
+        source,
+        out,
+        manifest_dataset,
+        tmp_path / "split.csv",
+        "9.9.9",
+        GateTargets(low_confidence=0.25, atypical=0.04),
+    )
 
     before, after = load_weights(source), load_weights(out)
     assert before.gate is not None and after.gate is not None
@@ -123,7 +130,7 @@ def test_refitting_the_uncertain_thresholds_keeps_the_rest_of_the_gate(
     _, fitted_val = load_split(manifest_dataset, tmp_path / "split.csv")
     logits, _ = classifier_outputs(after.model, fitted_val.pixels, after.metadata.preprocessing)
     assert t.min_class_confidence == class_confidence(softmax(logits, after.metadata.temperature), 0.25)
-    assert (t.min_typicality, t.min_confidence) == (0.0, min(t.min_class_confidence))
+    assert (t.min_typicality, t.min_confidence) == (0.04, min(t.min_class_confidence))
     assert (t.min_chest_xray, t.max_distance) == (TRUSTING.min_chest_xray, TRUSTING.max_distance)
     assert after.metadata.version == "9.9.9"
     assert after.gate.config.fitted["uncertain_refit"]["before"]["min_typicality"] == 0.3
