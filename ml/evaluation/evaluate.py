@@ -87,7 +87,12 @@ def main(
 
         loaded.model.to("cpu")
         results, curves = evaluate_gate(
-            loaded, decode_samples(samples), shift_images=gate_shift_images, negatives_per_kind=gate_negatives
+            loaded,
+            decode_samples(samples),
+            shift_images=gate_shift_images,
+            negatives_per_kind=gate_negatives,
+            name=("validation" if subset == "val" else subset) if split is not None else data_dir.name,
+            sources=sources,
         )
         write_gate_outputs(out, results, curves)
         with (out / "report.md").open("a") as fh:

@@ -2,8 +2,8 @@
 
 Three measurements, each on images the gate was not fitted on:
 
-* the validation split: shares out of scope and uncertain, accuracy of flagged and unflagged answers,
-  and the risk-coverage curve;
+* the validation split (or a test set, then also per source): shares out of scope and uncertain,
+  accuracy of flagged and unflagged answers, and the risk-coverage curve;
 * held-out negatives (:func:`ml.gate.data.build_scope_set` with another seed, hard negatives made from
   validation X-rays, and the packaged images kept out of training): the share caught;
 * validation images under each acquisition shift of the robustness suite: a stand-in for other
@@ -48,6 +48,9 @@ class GateRun:
     @property
     def uncertain(self) -> np.ndarray:
         return np.array([a.uncertain for a in self.assessments], dtype=bool)
+
+    def subset(self, mask: np.ndarray) -> GateRun:
+        return GateRun(self.probs[mask], [a for a, keep in zip(self.assessments, mask, strict=True) if keep])
 
 
 def assess_images(
@@ -153,6 +156,11 @@ def shifted_quality(
     return out
 
 
+def _by_source(run: GateRun, labels: np.ndarray, sources: list[str]) -> dict[str, Any]:
+    names = np.asarray(sources)
+    return {str(s): answer_quality(run.subset(names == s), labels[names == s]) for s in sorted(set(sources))}
+
+
 def evaluate_gate(
     weights: LoadedWeights,
     val: Images,
@@ -160,8 +168,14 @@ def evaluate_gate(
     shift_images: int = 300,
     shift_severity: int = 2,
     negatives_per_kind: int = 200,
+    name: str = "validation",
+    sources: list[str] | None = None,
 ) -> tuple[dict[str, Any], dict[str, list[float]]]:
-    """Every measurement above for a gated weights file; returns the results and the risk-coverage curves."""
+    """Every measurement above for a gated weights file; returns the results and the risk-coverage curves.
+
+    ``name`` says what ``val`` is in the report; with ``sources`` (one per image, as a test set's manifest
+    names them) the answers' quality is also given per source, since a pooled figure hides which
+    hospital's errors go unflagged."""
     gate = weights.gate
     if gate is None:
         raise ValueError("these weights carry no input assessment; export them with --data")
@@ -174,7 +188,9 @@ def evaluate_gate(
     small = Images([val.pixels[i] for i in subset], val.labels[subset])
     results = {
         "thresholds": asdict(gate.config.thresholds),
+        "images": name,
         "validation": answer_quality(run, val.labels),
+        "by_source": _by_source(run, val.labels, sources) if sources else {},
         "negatives": negatives_caught(neg_run, [example[2] for example in held_out]),
         "shift_severity": shift_severity,
         "shifted": shifted_quality(model, gate, spec, temperature, small, shift_severity, seed)

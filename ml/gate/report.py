@@ -58,9 +58,12 @@ _HEADER = (
 
 def render(results: dict[str, Any]) -> str:
     lines = ["## Input assessment", "", f"Thresholds: `{json.dumps(results['thresholds'])}`", "", _HEADER]
-    lines.append(_quality_row("validation", results["validation"]))
+    images = results.get("images", "validation")
+    lines.append(_quality_row(images, results["validation"]))
+    for source, q in results.get("by_source", {}).items():
+        lines.append(_quality_row(f"{images}, {source}", q))
     for name, q in results.get("shifted", {}).items():
-        lines.append(_quality_row(f"validation, {name} (severity {results['shift_severity']})", q))
+        lines.append(_quality_row(f"{images}, {name} (severity {results['shift_severity']})", q))
     neg = results.get("negatives")
     if neg:
         lines += [
@@ -73,7 +76,7 @@ def render(results: dict[str, Any]) -> str:
             "| --- | --- |",
         ]
         lines += [f"| {kind} | {_pct(share)} |" for kind, share in neg["by_kind"].items()]
-    lines += ["", f"Reasons on validation: `{json.dumps(results['validation']['reasons'])}`", ""]
+    lines += ["", f"Reasons on {images}: `{json.dumps(results['validation']['reasons'])}`", ""]
     lines.append("![risk-coverage](risk_coverage.png)")
     return "\n".join(lines) + "\n"
 

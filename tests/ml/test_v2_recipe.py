@@ -200,6 +200,34 @@ def test_evaluate_reports_a_test_set_per_source(trained_weights: Path, tmp_path:
     assert "## One source against another" in (out / "report.md").read_text()
 
 
+def test_evaluate_judges_the_input_assessment_per_source_of_a_test_set(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("CXR_SHARED_DATA", raising=False)
+    weights = write_random_weights(tmp_path / "gated.safetensors")
+    test_set, out = write_test_set(tmp_path / "ext"), tmp_path / "eval"
+    args = [
+        "evaluate",
+        "--weights",
+        str(weights),
+        "--data",
+        str(test_set),
+        "--out",
+        str(out),
+        "--device",
+        "cpu",
+    ]
+    assert run([*args, "--gate-shift-images", "0", "--gate-negatives", "1"]) == 0
+    results = json.loads((out / "gate.json").read_text())
+    assert results["images"] == "ext"
+    assert {s: q["n"] for s, q in results["by_source"].items()} == {"mhh": 4, "nih": 4, "sbu": 4}
+    sbu_right = results["by_source"]["sbu"]["accuracy"]
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert sbu_right == metrics["sources"]["sbu"]["accuracy"]
+    report = (out / "gate.md").read_text()
+    assert "| ext | 12 |" in report and "| ext, sbu | 4 |" in report
+
+
 def test_the_robustness_suite_reports_a_test_set_per_source(trained_weights: Path, tmp_path: Path) -> None:
     test_set = write_test_set(tmp_path / "ext")
     out = tmp_path / "rob"
