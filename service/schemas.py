@@ -176,9 +176,9 @@ class ModelInfo(BaseModel):
                         "thresholds": {
                             "min_chest_xray": 0.5,
                             "max_distance": 3.1,
-                            "min_typicality": 0.05,
-                            "min_confidence": 0.84,
-                            "min_class_confidence": {"COVID": 0.84, "Normal": 0.98, "Viral Pneumonia": 0.75},
+                            "min_typicality": 0.02,
+                            "min_confidence": 0.71,
+                            "min_class_confidence": {"COVID": 0.8, "Normal": 0.97, "Viral Pneumonia": 0.71},
                         },
                         "fitted": {"validation_images": 2048},
                     },
