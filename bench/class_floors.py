@@ -20,7 +20,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from bench.flag_candidates import Part, features, make_part, quality, render
+from bench.flag_candidates import Part, features, make_part, quality
+from bench.flag_report import render
 from bench.gated import load_gated, measurement_parser
 from ml.data import Sample, discover, read_split, validation_halves
 from ml.gate.data import decode_samples, shifted

@@ -25,7 +25,8 @@ from typing import Any
 
 import numpy as np
 
-from bench.flag_candidates import Part, features, make_part, quality, render
+from bench.flag_candidates import Part, features, make_part, quality
+from bench.flag_report import render
 from bench.gated import load_gated, measurement_parser
 from ml.data import discover, read_split, validation_halves
 from ml.evaluation.metrics import softmax

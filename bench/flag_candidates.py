@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from bench.flag_report import render
 from bench.gated import load_gated, measurement_parser
 from ml.data import discover, read_split, validation_halves
 from ml.evaluation.metrics import softmax
@@ -168,19 +169,33 @@ def quality(part: Part, uncertain: np.ndarray) -> dict[str, Any]:
     return out
 
 
-def measure(
-    weights: LoadedWeights, data: Path, split: Path, external: Path, cache: Path | None, served_only: bool
-) -> dict[str, Any]:
-    gate = weights.gate
-    assert gate is not None
+def load_parts(
+    weights: LoadedWeights, data: Path, split: Path, external: Path, cache: Path | None
+) -> tuple[Part, np.ndarray, Part, list[Any]]:
+    """Validation (sources ``assess``/``select``), which of it is ``assess``, external-dev, training side."""
     train, val_samples = read_split(split, discover(data).root)
     assess_paths = {s.path for s in validation_halves(val_samples)[1]}
     in_assess = np.array([s.path in assess_paths for s in val_samples])
     val = make_part(weights, features(weights, val_samples, ["validation"] * len(val_samples), cache, "val"))
     val.sources = np.where(in_assess, "assess", "select")
-    assess = val.take(in_assess)
     ext_samples = discover(external).samples
     ext = make_part(weights, features(weights, ext_samples, [s.source for s in ext_samples], cache, "ext"))
+    return val, in_assess, ext, train
+
+
+def fit_part(weights: LoadedWeights, train: list[Any], cache: Path | None) -> Part:
+    """The training-side images the gate's statistics come from (the same draw)."""
+    fit_samples = [train[i] for i in np.random.default_rng(0).permutation(len(train))[:DISTANCE_IMAGES]]
+    return make_part(weights, features(weights, fit_samples, ["train"] * len(fit_samples), cache, "fit"))
+
+
+def measure(
+    weights: LoadedWeights, data: Path, split: Path, external: Path, cache: Path | None, served_only: bool
+) -> dict[str, Any]:
+    gate = weights.gate
+    assert gate is not None
+    val, in_assess, ext, train = load_parts(weights, data, split, external, cache)
+    assess = val.take(in_assess)
 
     def row(val_uncertain: np.ndarray, ext_uncertain: np.ndarray) -> dict[str, Any]:
         return {"validation": quality(val, val_uncertain), "external": quality(ext, ext_uncertain)}
@@ -188,8 +203,7 @@ def measure(
     results: dict[str, Any] = {"served": row(val.served_uncertain, ext.served_uncertain)}
     if served_only:
         return results
-    fit_samples = [train[i] for i in np.random.default_rng(0).permutation(len(train))[:DISTANCE_IMAGES]]
-    fit = make_part(weights, features(weights, fit_samples, ["train"] * len(fit_samples), cache, "fit"))
+    fit = fit_part(weights, train, cache)
     agnostic = [fit_layer(t, torch.zeros(len(t), dtype=torch.long), 1) for t in fit.taps]
     cond, t = gate.distance.layers, gate.config.thresholds
     min_conf = np.array([t.confidence_floor(k) for k in range(val.probs.shape[1])])
@@ -202,37 +216,6 @@ def measure(
             u = flags(val, score, threshold, min_conf), flags(ext, ext_scores[name], threshold, min_conf)
             results[f"{name} ({rule})"] = {"threshold": threshold, **row(*u)}
     return results
-
-
-def _pct(value: float | None) -> str:
-    return "–" if value is None else f"{100 * value:.1f}%"
-
-
-IN_LIMITS = {"out_of_scope": 0.02, "uncertain": 0.10}
-"""Issue 19's ceilings in distribution: the validation side, whole and its ``select`` half."""
-OUT_FLOORS = {"unflagged": 0.25, "accuracy_unflagged": 0.85, "errors_flagged": 0.70}
-"""Issue 19's floors on other hospitals' images: every external-dev source and all of them."""
-
-
-def misses(result: dict[str, Any]) -> list[str]:
-    """The targets ``result`` misses (none where a source has no error to flag)."""
-    val, ext = result["validation"], result["external"]
-    m = [f"validation {h} {k}" for h in ("all", "select") for k, v in IN_LIMITS.items() if val[h][k] > v]
-    m += [f"{s} {k}" for s, q in ext.items() for k, v in OUT_FLOORS.items() if q[k] is not None and q[k] < v]
-    return m
-
-
-def table(results: dict[str, Any], side: str, groups: list[str], keys: list[str]) -> list[str]:
-    head = ["flag", *(f"{g}: {k.replace('_', ' ')}" for g in groups for k in keys)]
-    rows = [[n, *(_pct(r[side][g][k]) for g in groups for k in keys)] for n, r in results.items()]
-    return ["| " + " | ".join(cells) + " |" for cells in (head, ["---"] * len(head), *rows)]
-
-
-def render(results: dict[str, Any]) -> str:
-    lines = table(results, "validation", ["all", "select", "assess"], list(IN_LIMITS))
-    lines += ["", *table(results, "external", list(results["served"]["external"]), list(OUT_FLOORS)), ""]
-    lines += [f"- {name}: misses {', '.join(misses(r)) or 'nothing'}" for name, r in results.items()]
-    return "\n".join(lines) + "\n"
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.class_floors import SHARES, TYPICALITY, measure, render_shifted, uncertain
-from bench.flag_candidates import render
+from bench.flag_report import render
 from ml.model import load_weights
 from ml.robustness.shifts import SHIFTS
 from tests.support.datasets import write_measurement_set

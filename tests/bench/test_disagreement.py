@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.disagreement import UNCERTAIN_LIMIT, limit_threshold, measure, scores, with_flag
-from bench.flag_candidates import render
+from bench.flag_report import render
 from ml.model import load_weights
 from tests.support.datasets import write_measurement_set
 from tests.support.flags import random_part

@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from bench.flag_candidates import candidates, flags, limit_threshold, measure, misses, quality, render
+from bench.flag_candidates import candidates, flags, limit_threshold, measure, quality
+from bench.flag_report import misses, render
 from ml.data import validation_halves
 from ml.model import load_weights
 from ml.model.distance import fit_layer
