@@ -10,8 +10,8 @@ ICML 2022), for block 1, blocks 1-2 (style), block 4 (content) and all blocks to
 
 Thresholds and the report are :mod:`bench.flag_candidates`' own: each candidate keeps the served
 out-of-scope decision and the per-class low-confidence floors, replaces the typicality flag, and takes
-its threshold from the validation side's ``assess`` half ("5% alone", "10% limit"); external-dev only
-reads the result.
+its threshold from the validation side's ``assess`` half (flagging 2, 3 or 5% of it alone, or as much as
+keeps it at 10% uncertain with the floors); external-dev only reads the result.
 """
 
 from __future__ import annotations
@@ -29,6 +29,8 @@ from bench.gated import load_gated, measurement_parser
 from ml.model import LoadedWeights
 
 K = 10
+ALONE = (0.02, 0.03, 0.05)
+"""Shares of the ``assess`` half each candidate flags on its own (the served typicality flags 2%)."""
 BLOCK_SETS = {"block 1": (0,), "blocks 1-2": (0, 1), "block 4": (3,), "all blocks": (0, 1, 2, 3)}
 
 
@@ -64,8 +66,9 @@ def measure(
         bank = unit_features(fit, blocks)
         score = knn_distance(unit_features(val, blocks), bank)
         ext_score = knn_distance(unit_features(ext, blocks), bank)
+        alone = [(f"{a:.0%} alone", float(np.quantile(score[in_assess], 1 - a))) for a in ALONE]
         for rule, threshold in (
-            ("5% alone", float(np.quantile(score[in_assess], 0.95))),
+            *alone,
             ("10% limit", limit_threshold(assess, score[in_assess], floors, 0.10)),
         ):
             u = flags(val, score, threshold, floors), flags(ext, ext_score, threshold, floors)

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from bench.flag_report import render
-from bench.knn_flag import BLOCK_SETS, knn_distance, measure, unit_features
+from bench.knn_flag import ALONE, BLOCK_SETS, knn_distance, measure, unit_features
 from ml.model import load_weights
 from tests.support.datasets import write_measurement_set
 from tests.support.flags import random_part
@@ -45,7 +45,7 @@ def test_the_measurement_sets_each_threshold_on_the_assess_half(tmp_path: Path) 
     results = measure(weights, sets.data, sets.split, sets.external, None)
 
     limited = [r for name, r in results.items() if name.endswith("(10% limit)")]
-    assert len(limited) == len(BLOCK_SETS) and len(results) == 1 + 2 * len(BLOCK_SETS)
+    assert len(limited) == len(BLOCK_SETS) and len(results) == 1 + (len(ALONE) + 1) * len(BLOCK_SETS)
     assert all(r["validation"]["assess"]["uncertain"] <= 0.10 for r in limited)
     assert set(results["served"]["external"]) == {"site0", "site1", "all"}
     assert "| 10-NN, block 4 (5% alone) |" in render(results)
