@@ -24,8 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from bench.flag_candidates import model_digest
-from bench.gated import measurement_parser
+from bench.gated import cached_arrays, measurement_parser
 from ml.data import Sample, discover, read_split, validation_halves
 from ml.evaluation.metrics import roc_auc, softmax
 from ml.gate.data import as_float, decode_samples
@@ -84,28 +83,18 @@ def wrong_auc(part: dict[str, np.ndarray], mask: np.ndarray | None = None) -> di
     return out
 
 
-def cached(
-    weights: LoadedWeights, samples: list[Sample], cache: Path | None, name: str
-) -> dict[str, np.ndarray]:
-    """:func:`answers_and_maps`, kept in ``cache`` per classifier."""
-    path = cache / f"cam-{name}-{model_digest(weights)}.npz" if cache else None
-    if path is not None and path.is_file():
-        with np.load(path) as data:
-            return dict(data)
-    part = answers_and_maps(weights, samples)
-    if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        np.savez(path, **part)  # type: ignore[arg-type]
-    return part
-
-
 def measure(
     weights: LoadedWeights, data: Path, split: Path, external: Path, cache: Path | None = None
 ) -> dict[str, Any]:
     _, val = read_split(split, discover(data).root)
     ext_samples = discover(external).samples
-    parts = {"assess": cached(weights, validation_halves(val)[1], cache, "assess")}
-    parts["external-dev"] = cached(weights, ext_samples, cache, "ext")
+    assess = validation_halves(val)[1]
+    parts = {
+        "assess": cached_arrays(weights, cache, "cam-assess", lambda: answers_and_maps(weights, assess)),
+        "external-dev": cached_arrays(
+            weights, cache, "cam-ext", lambda: answers_and_maps(weights, ext_samples)
+        ),
+    }
     sources = np.array([s.source for s in ext_samples])
     rows: dict[str, Any] = {}
     for name, part in parts.items():

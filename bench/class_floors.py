@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from bench.flag_candidates import Part, features, make_part, quality
+from bench.flag_candidates import Part, both_sides, features, make_part, quality, served_floors
 from bench.flag_report import render
 from bench.gated import load_gated, measurement_parser
 from ml.data import Sample, discover, read_split, validation_halves
@@ -102,29 +102,23 @@ def measure(
     ext_arrays = features(weights, ext_samples, [s.source for s in ext_samples], cache, "ext")
     ext = make_part(weights, ext_arrays)
     val_typical, ext_typical = typicality(weights, val_arrays), typicality(weights, ext_arrays)
-    results: dict[str, Any] = {
-        "served": {
-            "validation": quality(val, val.served_uncertain),
-            "external": quality(ext, ext.served_uncertain),
-        }
-    }
+    results: dict[str, Any] = {"served": both_sides(val, ext, val.served_uncertain, ext.served_uncertain)}
     shifts = suite(weights, val_samples, shift_images) if shift_images else None
     if shifts is not None:
-        t = weights.gate.config.thresholds if weights.gate else None
-        assert t is not None
-        served_floors = np.array([t.confidence_floor(k) for k in range(val.probs.shape[1])])
-        served = uncertain(shifts[0], shifts[1], served_floors, t.min_typicality)
+        assert weights.gate is not None
+        t = weights.gate.config.thresholds
+        served = uncertain(shifts[0], shifts[1], served_floors(weights), t.min_typicality)
         results["served"]["shifted"] = quality(shifts[0], served)["all"]
     for min_typicality in TYPICALITY:
         for share in SHARES:
             floors = np.array(class_confidence(val.probs[in_assess], share))
             flag = f"{min_typicality:.0%}" if min_typicality else "off"
             name = f"floors {share:.0%} per class, typicality {flag}"
-            results[name] = {
-                "floors": floors.tolist(),
-                "validation": quality(val, uncertain(val, val_typical, floors, min_typicality)),
-                "external": quality(ext, uncertain(ext, ext_typical, floors, min_typicality)),
-            }
+            u = (
+                uncertain(val, val_typical, floors, min_typicality),
+                uncertain(ext, ext_typical, floors, min_typicality),
+            )
+            results[name] = {"floors": floors.tolist(), **both_sides(val, ext, *u)}
             if shifts is not None:
                 flagged = uncertain(shifts[0], shifts[1], floors, min_typicality)
                 results[name]["shifted"] = quality(shifts[0], flagged)["all"]

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.flag_candidates import Part, features, make_part, quality
+from bench.flag_candidates import Part, both_sides, features, make_part
 from bench.flag_report import render
 from bench.gated import load_gated, measurement_parser
 from ml.data import discover, read_split, validation_halves
@@ -118,20 +118,12 @@ def measure(
     ext_others = [probabilities(o, ext_samples, cache, "ext", ext_images) for o in others]
     val_scores, ext_scores = scores(val.probs, val_others), scores(ext.probs, ext_others)
     assess = val.take(in_assess)
-    results: dict[str, Any] = {
-        "served": {
-            "validation": quality(val, val.served_uncertain),
-            "external": quality(ext, ext.served_uncertain),
-        }
-    }
+    results: dict[str, Any] = {"served": both_sides(val, ext, val.served_uncertain, ext.served_uncertain)}
     agreement = {**votes(val, val.probs, val_others), **votes(ext, ext.probs, ext_others)}
     for name, score in val_scores.items():
         threshold = VOTE if name == "any disagrees" else limit_threshold(assess, score[in_assess])
-        results[f"served + {name}"] = {
-            "threshold": threshold,
-            "validation": quality(val, with_flag(val, score, threshold)),
-            "external": quality(ext, with_flag(ext, ext_scores[name], threshold)),
-        }
+        u = with_flag(val, score, threshold), with_flag(ext, ext_scores[name], threshold)
+        results[f"served + {name}"] = {"threshold": threshold, **both_sides(val, ext, *u)}
     return {"flags": results, "votes": agreement}
 
 

@@ -14,7 +14,6 @@ half and the whole side report in-distribution shares; ``external-dev``, a test 
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,7 +24,7 @@ import numpy as np
 import torch
 
 from bench.flag_report import render
-from bench.gated import load_gated, measurement_parser
+from bench.gated import cached_arrays, load_gated, measurement_parser
 from ml.data import discover, read_split, validation_halves
 from ml.evaluation.metrics import softmax
 from ml.gate.data import Images, classifier_outputs, decode_samples, scope_batch
@@ -67,14 +66,6 @@ def served_flags(
     return np.array([not a.in_scope for a in assessments]), np.array([a.uncertain for a in assessments])
 
 
-def model_digest(weights: LoadedWeights) -> str:
-    digest = hashlib.sha256()
-    for name, tensor in sorted(weights.model.state_dict().items()):
-        digest.update(name.encode())
-        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
-    return digest.hexdigest()[:16]
-
-
 def features(
     weights: LoadedWeights,
     samples: list[Any],
@@ -87,24 +78,28 @@ def features(
 
     ``decoded`` gives ``samples`` decoded, for callers that score several classifiers on one set: called
     only when the cache misses, it can decode once for all of them."""
-    path = cache / f"{name}-{model_digest(weights)}.npz" if cache else None
-    if path is not None and path.is_file():
-        with np.load(path) as data:
-            return dict(data)
-    images = decoded() if decoded is not None else decode_samples(samples)
-    logits, taps = classifier_outputs(weights.model, images.pixels, weights.metadata.preprocessing)
-    arrays = {
-        "labels": images.labels,
-        "sources": np.array(sources),
-        "logits": logits,
-        "scope": scope_batch(images.pixels).half().numpy(),
-        "shape": np.array([p.shape for p in images.pixels]),
-        **{f"tap{i}": t.numpy() for i, t in enumerate(taps)},
-    }
-    if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        np.savez(path, **arrays)  # type: ignore[arg-type]
-    return arrays
+
+    def compute() -> dict[str, np.ndarray]:
+        images = decoded() if decoded is not None else decode_samples(samples)
+        logits, taps = classifier_outputs(weights.model, images.pixels, weights.metadata.preprocessing)
+        return {
+            "labels": images.labels,
+            "sources": np.array(sources),
+            "logits": logits,
+            "scope": scope_batch(images.pixels).half().numpy(),
+            "shape": np.array([p.shape for p in images.pixels]),
+            **{f"tap{i}": t.numpy() for i, t in enumerate(taps)},
+        }
+
+    return cached_arrays(weights, cache, name, compute)
+
+
+def served_floors(weights: LoadedWeights) -> np.ndarray:
+    """The gate's low-confidence floor of each class."""
+    assert weights.gate is not None
+    return np.array(
+        [weights.gate.config.thresholds.confidence_floor(k) for k in range(len(weights.metadata.classes))]
+    )
 
 
 def make_part(weights: LoadedWeights, arrays: dict[str, np.ndarray]) -> Part:
@@ -169,6 +164,11 @@ def quality(part: Part, uncertain: np.ndarray) -> dict[str, Any]:
     return out
 
 
+def both_sides(val: Part, ext: Part, val_uncertain: np.ndarray, ext_uncertain: np.ndarray) -> dict[str, Any]:
+    """:func:`quality` of one flag on validation and on external-dev."""
+    return {"validation": quality(val, val_uncertain), "external": quality(ext, ext_uncertain)}
+
+
 def load_parts(
     weights: LoadedWeights, data: Path, split: Path, external: Path, cache: Path | None
 ) -> tuple[Part, np.ndarray, Part, list[Any]]:
@@ -196,17 +196,12 @@ def measure(
     assert gate is not None
     val, in_assess, ext, train = load_parts(weights, data, split, external, cache)
     assess = val.take(in_assess)
-
-    def row(val_uncertain: np.ndarray, ext_uncertain: np.ndarray) -> dict[str, Any]:
-        return {"validation": quality(val, val_uncertain), "external": quality(ext, ext_uncertain)}
-
-    results: dict[str, Any] = {"served": row(val.served_uncertain, ext.served_uncertain)}
+    results: dict[str, Any] = {"served": both_sides(val, ext, val.served_uncertain, ext.served_uncertain)}
     if served_only:
         return results
     fit = fit_part(weights, train, cache)
     agnostic = [fit_layer(t, torch.zeros(len(t), dtype=torch.long), 1) for t in fit.taps]
-    cond, t = gate.distance.layers, gate.config.thresholds
-    min_conf = np.array([t.confidence_floor(k) for k in range(val.probs.shape[1])])
+    cond, min_conf = gate.distance.layers, served_floors(weights)
     val_scores, ext_scores = candidates(cond, agnostic, val, assess), candidates(cond, agnostic, ext, assess)
     for name, score in val_scores.items():
         for rule, threshold in (
@@ -214,7 +209,7 @@ def measure(
             ("10% limit", limit_threshold(assess, score[in_assess], min_conf, 0.10)),
         ):
             u = flags(val, score, threshold, min_conf), flags(ext, ext_scores[name], threshold, min_conf)
-            results[f"{name} ({rule})"] = {"threshold": threshold, **row(*u)}
+            results[f"{name} ({rule})"] = {"threshold": threshold, **both_sides(val, ext, *u)}
     return results
 
 

@@ -1,11 +1,15 @@
-"""The command line of a measurement of a gated weights file on validation and external-dev
-(:mod:`bench.flag_candidates`, :mod:`bench.disagreement`)."""
+"""The command line and the feature cache of a measurement of a gated weights file on validation and
+external-dev (:mod:`bench.flag_candidates`, :mod:`bench.disagreement` and their kin)."""
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import logging
+from collections.abc import Callable
 from pathlib import Path
+
+import numpy as np
 
 from ml.model import LoadedWeights, load_weights
 
@@ -29,3 +33,26 @@ def load_gated(path: Path) -> LoadedWeights:
     if weights.gate is None:
         raise SystemExit(f"{path} carries no gate")
     return weights
+
+
+def model_digest(weights: LoadedWeights) -> str:
+    digest = hashlib.sha256()
+    for name, tensor in sorted(weights.model.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
+def cached_arrays(
+    weights: LoadedWeights, cache: Path | None, name: str, compute: Callable[[], dict[str, np.ndarray]]
+) -> dict[str, np.ndarray]:
+    """``compute()``, kept in ``cache`` as ``name``, per classifier (None: always computed)."""
+    path = cache / f"{name}-{model_digest(weights)}.npz" if cache else None
+    if path is not None and path.is_file():
+        with np.load(path) as data:
+            return dict(data)
+    arrays = compute()
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(path, **arrays)  # type: ignore[arg-type]
+    return arrays

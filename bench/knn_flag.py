@@ -23,7 +23,15 @@ from typing import Any
 import numpy as np
 import torch
 
-from bench.flag_candidates import Part, fit_part, flags, limit_threshold, load_parts, quality
+from bench.flag_candidates import (
+    Part,
+    both_sides,
+    fit_part,
+    flags,
+    limit_threshold,
+    load_parts,
+    served_floors,
+)
 from bench.flag_report import render
 from bench.gated import load_gated, measurement_parser
 from ml.model import LoadedWeights
@@ -53,15 +61,8 @@ def measure(
     weights: LoadedWeights, data: Path, split: Path, external: Path, cache: Path | None
 ) -> dict[str, Any]:
     val, in_assess, ext, train = load_parts(weights, data, split, external, cache)
-    assess, fit = val.take(in_assess), fit_part(weights, train, cache)
-    assert weights.gate is not None
-    t = weights.gate.config.thresholds
-    floors = np.array([t.confidence_floor(k) for k in range(val.probs.shape[1])])
-
-    def row(val_uncertain: np.ndarray, ext_uncertain: np.ndarray) -> dict[str, Any]:
-        return {"validation": quality(val, val_uncertain), "external": quality(ext, ext_uncertain)}
-
-    results: dict[str, Any] = {"served": row(val.served_uncertain, ext.served_uncertain)}
+    assess, fit, floors = val.take(in_assess), fit_part(weights, train, cache), served_floors(weights)
+    results: dict[str, Any] = {"served": both_sides(val, ext, val.served_uncertain, ext.served_uncertain)}
     for name, blocks in BLOCK_SETS.items():
         bank = unit_features(fit, blocks)
         score = knn_distance(unit_features(val, blocks), bank)
@@ -72,7 +73,7 @@ def measure(
             ("10% limit", limit_threshold(assess, score[in_assess], floors, 0.10)),
         ):
             u = flags(val, score, threshold, floors), flags(ext, ext_score, threshold, floors)
-            results[f"{K}-NN, {name} ({rule})"] = {"threshold": threshold, **row(*u)}
+            results[f"{K}-NN, {name} ({rule})"] = {"threshold": threshold, **both_sides(val, ext, *u)}
     return results
 
 

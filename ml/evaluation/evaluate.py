@@ -91,7 +91,7 @@ def main(
             decode_samples(samples),
             shift_images=gate_shift_images,
             negatives_per_kind=gate_negatives,
-            name=("validation" if subset == "val" else subset) if split is not None else data_dir.name,
+            name=data_dir.name if split is None else ("validation" if subset == "val" else subset),
             sources=sources,
         )
         write_gate_outputs(out, results, curves)
