@@ -91,7 +91,7 @@ def external(weights: LoadedWeights, folder: Path) -> dict[str, dict[str, Any]]:
     out = {}
     for source in sorted(set(sources)):
         mask = sources == source
-        part = type(run)(run.probs[mask], [a for a, m in zip(run.assessments, mask, strict=True) if m])
+        part = run.subset(mask)
         out[str(source)] = answer_quality(part, images.labels[mask])
     return out
 

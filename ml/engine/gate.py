@@ -14,6 +14,7 @@ import numpy as np
 from ml.engine.scope_graph import ScopeRunner
 from ml.model.assessment import DISTANCE_PREFIX, Assessment, GateConfig, distance_layers, judge
 from ml.model.checks import ImageFacts
+from ml.model.monitor import MONITOR_PREFIX, Familiarity, reference_classes
 
 
 @dataclass
@@ -64,6 +65,10 @@ class ServingGate:
         self.config = config
         self.scope = ScopeRunner(tensors, config.scope_widths, source_sha256)
         self.distance = FeatureDistance(tensors)
+        self.familiarity = None
+        if config.monitor is not None:
+            monitor = {k: v for k, v in tensors.items() if k.startswith(MONITOR_PREFIX)}
+            self.familiarity = Familiarity.from_arrays(monitor, reference_classes(monitor))
 
     def signals(self, scope_inputs: np.ndarray, taps: list[np.ndarray]) -> Signals:
         """``scope_inputs`` ``[N, 1, s, s]``; ``taps`` from the engine (``with_taps``)."""
@@ -79,13 +84,16 @@ class ServingGate:
         confidence: float,
         predicted: int,
     ) -> Assessment:
+        distance = float(signals.distance[index])
+        familiar = self.familiarity
         return judge(
             self.config,
             facts,
             scope_input,
             signals.chest_xray[index],
-            float(signals.distance[index]),
+            distance,
             float(signals.typicality[index]),
             confidence,
             predicted,
+            None if familiar is None else familiar.score(predicted, distance, confidence),
         )

@@ -42,18 +42,26 @@ def decode_samples(samples: list[Sample]) -> Images:
     return Images(pixels, np.array([s.label for s in samples], dtype=np.int64))
 
 
-def gate_samples(
+def split_sides(
     data_dir: Path, split: Path | None, val_fraction: float = 0.15, seed: int = 0
-) -> tuple[list[Sample], list[Sample]]:
-    """The training samples and the validation side's ``assess`` half, split by ``split`` (a run's
-    split.csv) or by group: the gate is fitted on images that chose neither the epoch nor the temperature
-    (:func:`ml.data.validation_halves`)."""
+) -> tuple[list[Sample], tuple[list[Sample], list[Sample]]]:
+    """The training samples and the validation side's two halves ``(select, assess)``, split by ``split``
+    (a run's split.csv) or by group (:func:`ml.data.validation_halves`)."""
     dataset = discover(data_dir)
     if split is not None:
         train, val = read_split(split, dataset.root)
     else:
         train, val = split_by_group(dataset.samples, val_fraction, seed)
-    return train, validation_halves(val)[1]
+    return train, validation_halves(val)
+
+
+def gate_samples(
+    data_dir: Path, split: Path | None, val_fraction: float = 0.15, seed: int = 0
+) -> tuple[list[Sample], list[Sample]]:
+    """The training samples and the validation side's ``assess`` half: the gate is fitted on images that
+    chose neither the epoch nor the temperature."""
+    train, (_, assess) = split_sides(data_dir, split, val_fraction, seed)
+    return train, assess
 
 
 def load_split(

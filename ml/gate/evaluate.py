@@ -40,6 +40,8 @@ from ml.robustness.shifts import SHIFTS, apply_shift
 class GateRun:
     probs: np.ndarray
     assessments: list[Assessment]
+    distance: np.ndarray
+    """Each image's feature-distance score (:mod:`ml.model.distance`), unrounded."""
 
     @property
     def out_of_scope(self) -> np.ndarray:
@@ -50,7 +52,8 @@ class GateRun:
         return np.array([a.uncertain for a in self.assessments], dtype=bool)
 
     def subset(self, mask: np.ndarray) -> GateRun:
-        return GateRun(self.probs[mask], [a for a, keep in zip(self.assessments, mask, strict=True) if keep])
+        kept = [a for a, keep in zip(self.assessments, mask, strict=True) if keep]
+        return GateRun(self.probs[mask], kept, self.distance[mask])
 
 
 def assess_images(
@@ -78,7 +81,7 @@ def assess_images(
         )
         for i, im in enumerate(images)
     ]
-    return GateRun(probs, assessments)
+    return GateRun(probs, assessments, signals.distance.numpy())
 
 
 def _share(mask: np.ndarray) -> float:

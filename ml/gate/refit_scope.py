@@ -68,7 +68,7 @@ def refit(
     config = replace(old, thresholds=replace(old.thresholds, min_chest_xray=min_chest), fitted=fitted)
     logger.info("min_chest_xray %.4f (was %.4f)", min_chest, old.thresholds.min_chest_xray)
     metadata = replace(weights.metadata, version=version)
-    gate = Gate(config, scope, weights.gate.distance)
+    gate = Gate(config, scope, weights.gate.distance, weights.gate.familiarity)
     sha = save_weights(out, weights.model, metadata, gate, weights.int8)
     load_weights(out)
     print(f"{out}\tsha256 {sha}")

@@ -48,7 +48,12 @@ def refit(source: Path, out: Path, data: Path, split: Path, version: str, target
         },
     }
     logger.info("uncertain thresholds: %s (were %s)", thresholds, old.thresholds)
-    gate = Gate(replace(old, thresholds=thresholds, fitted=fitted), weights.gate.scope, weights.gate.distance)
+    gate = Gate(
+        replace(old, thresholds=thresholds, fitted=fitted),
+        weights.gate.scope,
+        weights.gate.distance,
+        weights.gate.familiarity,
+    )
     sha = save_weights(out, weights.model, replace(weights.metadata, version=version), gate, weights.int8)
     load_weights(out)
     print(f"{out}\tsha256 {sha}")

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Final
 
 import numpy as np
 
 from ml.model.checks import CheckLimits, ImageFacts, Reason, cheap_reasons
 from ml.model.layout import SCOPE_CLASSES, SCOPE_SIZE, SCOPE_WIDTHS
+from ml.model.monitor import MonitorConfig
 
 GATE_FORMAT: Final = "cxr-gate/1"
 TENSOR_PREFIX: Final = "gate."
@@ -57,6 +58,9 @@ class GateConfig:
     scope_widths: tuple[int, ...] = SCOPE_WIDTHS
     fitted: dict[str, Any] = field(default_factory=dict)
     """How the thresholds were chosen and what they gave on the validation split."""
+    monitor: MonitorConfig | None = None
+    """The source-shift monitor's window and thresholds (:mod:`ml.model.monitor`); None in files from
+    before 1.5.0, whose answers then carry no familiarity and no site alarm."""
 
     def to_json(self) -> str:
         return json.dumps({"format": GATE_FORMAT, **asdict(self)})
@@ -68,12 +72,14 @@ class GateConfig:
             raise ValueError(f"not a {GATE_FORMAT} gate")
         thresholds = data["thresholds"]
         thresholds["min_class_confidence"] = tuple(thresholds.get("min_class_confidence", ()))
+        monitor = data.get("monitor")
         return cls(
             thresholds=Thresholds(**thresholds),
             checks=CheckLimits(**data.get("checks", {})),
             scope_size=int(data["scope_size"]),
             scope_widths=tuple(int(w) for w in data["scope_widths"]),
             fitted=dict(data.get("fitted", {})),
+            monitor=MonitorConfig.from_dict(monitor) if monitor is not None else None,
         )
 
 
@@ -89,7 +95,14 @@ class Assessment:
     uncertain: bool
     reasons: tuple[Reason, ...]
     scores: dict[str, float | None]
-    """``chest_xray`` (scope probability), ``typicality`` and ``confidence``; None where not computed."""
+    """``chest_xray`` (scope probability), ``typicality``, ``confidence`` and ``familiarity`` (the
+    source-shift monitor's per-answer score, :mod:`ml.model.monitor`); None where not computed."""
+
+    def with_reason(self, reason: Reason) -> Assessment:
+        """This verdict with one more finding: an in-scope answer becomes uncertain."""
+        if reason in self.reasons:
+            return self
+        return replace(self, uncertain=self.in_scope, reasons=(*self.reasons, reason))
 
 
 def judge(
@@ -101,9 +114,11 @@ def judge(
     typicality: float,
     confidence: float,
     predicted: int,
+    familiarity: float | None = None,
 ) -> Assessment:
     """One image's verdict: ``scope_input`` ``[1, s, s]``, ``scope_probs`` ``[len(SCOPE_CLASSES)]``;
-    ``confidence`` is the calibrated probability of the answer, class ``predicted``."""
+    ``confidence`` is the calibrated probability of the answer, class ``predicted``; ``familiarity`` its
+    monitor score, where the gate carries a monitor."""
     t = config.thresholds
     reasons = cheap_reasons(facts, scope_input, config.checks)
     chest = float(scope_probs[0])
@@ -122,6 +137,7 @@ def judge(
         "chest_xray": round(chest, 4),
         "typicality": round(typicality, 4),
         "confidence": round(confidence, 4),
+        "familiarity": None if familiarity is None else round(familiarity, 4),
     }
     return Assessment(in_scope, in_scope and bool(reasons), tuple(reasons), scores)
 
@@ -136,5 +152,6 @@ def ungated_assessment(facts: ImageFacts, scope_input: np.ndarray, confidence: f
         "chest_xray": None,
         "typicality": None,
         "confidence": round(confidence, 4),
+        "familiarity": None,
     }
     return Assessment(in_scope, in_scope, tuple(reasons), scores)

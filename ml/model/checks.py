@@ -30,6 +30,9 @@ class Reason(StrEnum):
     LOW_CONFIDENCE = "low_confidence"
     ATYPICAL_FOR_TRAINING_DATA = "atypical_for_training_data"
     GATE_UNAVAILABLE = "gate_unavailable"
+    UNFAMILIAR_SOURCE = "unfamiliar_source"
+    """Not about the image alone: the site's recent answers look unlike the training hospitals'
+    (the source-shift monitor, :mod:`ml.model.monitor`)."""
 
     @property
     def out_of_scope(self) -> bool:
@@ -37,7 +40,12 @@ class Reason(StrEnum):
 
 
 _UNCERTAIN: Final = frozenset(
-    {Reason.LOW_CONFIDENCE, Reason.ATYPICAL_FOR_TRAINING_DATA, Reason.GATE_UNAVAILABLE}
+    {
+        Reason.LOW_CONFIDENCE,
+        Reason.ATYPICAL_FOR_TRAINING_DATA,
+        Reason.GATE_UNAVAILABLE,
+        Reason.UNFAMILIAR_SOURCE,
+    }
 )
 
 RADIOGRAPH_MODALITIES: Final = frozenset({"", "CR", "DX", "DR", "RG", "XR", "OT", "SC"})

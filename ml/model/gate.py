@@ -28,6 +28,7 @@ from ml.model.assessment import (
 )
 from ml.model.checks import ImageFacts
 from ml.model.distance import FeatureDistance
+from ml.model.monitor import MONITOR_PREFIX, Familiarity
 from ml.model.scope import ScopeNet
 
 __all__ = [
@@ -53,10 +54,20 @@ class GateSignals:
 
 
 class Gate:
-    def __init__(self, config: GateConfig, scope: ScopeNet, distance: FeatureDistance) -> None:
+    def __init__(
+        self,
+        config: GateConfig,
+        scope: ScopeNet,
+        distance: FeatureDistance,
+        familiarity: Familiarity | None = None,
+    ) -> None:
+        """``familiarity``: the source-shift monitor's reference, needed when ``config.monitor`` is set."""
+        if (config.monitor is None) != (familiarity is None):
+            raise ValueError("a monitor configuration and its reference answers go together")
         self.config = config
         self.scope = scope.eval()
         self.distance = distance
+        self.familiarity = familiarity
 
     @torch.no_grad()
     def signals(self, scope_inputs: torch.Tensor, taps: list[torch.Tensor]) -> GateSignals:
@@ -74,26 +85,35 @@ class Gate:
         confidence: float,
         predicted: int,
     ) -> Assessment:
+        distance = float(signals.distance[index])
+        familiar = self.familiarity
         return judge(
             self.config,
             facts,
             scope_inputs.detach().cpu().float().numpy(),
             signals.chest_xray[index].numpy(),
-            float(signals.distance[index]),
+            distance,
             float(signals.typicality[index]),
             confidence,
             predicted,
+            None if familiar is None else familiar.score(predicted, distance, confidence),
         )
 
     def to_tensors(self) -> dict[str, torch.Tensor]:
         out = {SCOPE_PREFIX + k: v.detach().cpu().contiguous() for k, v in self.scope.state_dict().items()}
         out.update(self.distance.to_tensors(DISTANCE_PREFIX))
+        if self.familiarity is not None:
+            out.update({k: torch.from_numpy(v) for k, v in self.familiarity.to_arrays().items()})
         return out
 
     @classmethod
-    def from_tensors(cls, config: GateConfig, tensors: dict[str, torch.Tensor]) -> Gate:
+    def from_tensors(cls, config: GateConfig, tensors: dict[str, torch.Tensor], classes: int) -> Gate:
         scope = ScopeNet(config.scope_widths)
         state = {k.removeprefix(SCOPE_PREFIX): v for k, v in tensors.items() if k.startswith(SCOPE_PREFIX)}
         scope.load_state_dict(state)
         distance = FeatureDistance.from_tensors(tensors, DISTANCE_PREFIX)
-        return cls(config, scope, distance)
+        familiarity = None
+        if config.monitor is not None:
+            arrays = {k: v.numpy() for k, v in tensors.items() if k.startswith(MONITOR_PREFIX)}
+            familiarity = Familiarity.from_arrays(arrays, classes)
+        return cls(config, scope, distance, familiarity)

@@ -75,7 +75,7 @@ def load_weights(path: Path, expected_classes: list[str] | None = None) -> Loade
     if read.gate is not None:
         tensors = {name: torch.from_numpy(array) for name, array in read.gate_tensors.items()}
         try:
-            gate = Gate.from_tensors(read.gate, tensors)
+            gate = Gate.from_tensors(read.gate, tensors, len(read.metadata.classes))
         except (KeyError, TypeError, ValueError, RuntimeError) as exc:
             raise WeightsError(f"invalid input-assessment gate: {exc}") from exc
     return LoadedWeights(model=model, metadata=read.metadata, sha256=read.sha256, gate=gate, int8=read.int8)

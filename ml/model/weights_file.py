@@ -26,6 +26,7 @@ from safetensors.numpy import load_file
 from ml.model.assessment import DISTANCE_PREFIX, TENSOR_PREFIX, GateConfig, distance_layers
 from ml.model.int8 import Int8Calibration
 from ml.model.layout import BATCH_NORM, Layout, classifier_layout
+from ml.model.monitor import MONITOR_PREFIX, Familiarity
 from ml.preprocess_spec import PreprocessSpec
 
 FORMAT = "cxr-weights/1"
@@ -146,7 +147,7 @@ def read_weights(path: Path, expected_classes: list[str] | None = None) -> Weigh
     except (SafetensorError, OSError) as exc:
         raise WeightsError(f"{path.name}: cannot read tensors: {exc}") from exc
     gate_tensors = {k: tensors.pop(k) for k in [k for k in tensors if k.startswith(TENSOR_PREFIX)]}
-    gate = _gate_config(header.get("gate"), gate_tensors, layout.blocks)
+    gate = _gate_config(header.get("gate"), gate_tensors, layout.blocks, len(metadata.classes))
     floors = gate.thresholds.min_class_confidence if gate is not None else ()
     if floors and len(floors) != len(metadata.classes):
         raise WeightsError(
@@ -172,7 +173,9 @@ def read_weights(path: Path, expected_classes: list[str] | None = None) -> Weigh
     return WeightsFile(metadata, file_sha256(path), layout, tensors, gate, gate_tensors, int8)
 
 
-def _gate_config(config: str | None, tensors: dict[str, np.ndarray], blocks: int) -> GateConfig | None:
+def _gate_config(
+    config: str | None, tensors: dict[str, np.ndarray], blocks: int, classes: int
+) -> GateConfig | None:
     """``blocks``: the classifier's, each of which the gate's feature distance measures."""
     if config is None:
         if tensors:
@@ -193,6 +196,14 @@ def _gate_config(config: str | None, tensors: dict[str, np.ndarray], blocks: int
         raise WeightsError(f"invalid input-assessment gate: missing {missing}")
     if not all(np.isfinite(t).all() for t in tensors.values()):
         raise WeightsError("the gate holds non-finite values")
+    monitor_tensors = {k: v for k, v in tensors.items() if k.startswith(MONITOR_PREFIX)}
+    if parsed.monitor is None and monitor_tensors:
+        raise WeightsError("source-shift monitor tensors without a monitor configuration")
+    if parsed.monitor is not None:
+        try:
+            Familiarity.from_arrays(monitor_tensors, classes)
+        except (KeyError, ValueError) as exc:
+            raise WeightsError(f"invalid source-shift monitor reference: {exc}") from exc
     return parsed
 
 

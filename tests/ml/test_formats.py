@@ -33,6 +33,6 @@ def test_a_gate_keeps_the_number_of_distance_layers_it_was_fitted_with() -> None
     distance = FeatureDistance(layers=layers, reference=torch.linspace(0.5, 2.0, 11))
     gate = Gate(GateConfig(thresholds=TRUSTING), ScopeNet().eval(), distance)
 
-    loaded = Gate.from_tensors(GateConfig.from_json(gate.config.to_json()), gate.to_tensors())
+    loaded = Gate.from_tensors(GateConfig.from_json(gate.config.to_json()), gate.to_tensors(), classes=3)
 
     assert [stats.means.shape[1] for stats in loaded.distance.layers] == list(widths)

@@ -192,7 +192,9 @@ def test_a_damaged_gate_is_a_weights_error(tmp_path: Path) -> None:
 def test_a_gate_fitted_on_another_number_of_blocks_is_a_weights_error(tmp_path: Path) -> None:
     path = tmp_path / "other.safetensors"
     gate = random_gate(TRUSTING)
-    three = Gate(gate.config, gate.scope, replace(gate.distance, layers=gate.distance.layers[:3]))
+    three = Gate(
+        gate.config, gate.scope, replace(gate.distance, layers=gate.distance.layers[:3]), gate.familiarity
+    )
     save_weights(path, build_model("paper_cnn"), _meta(), three)
 
     for read in (load_weights, read_weights):
