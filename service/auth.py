@@ -1,7 +1,10 @@
 """API-key authentication: ``Authorization: Bearer <key>`` or ``X-API-Key: <key>``.
 
 Keys are compared as SHA-256 digests with :func:`hmac.compare_digest`, against every configured key
-without stopping at a match, so neither a key's length nor its position leaks through timing.
+without stopping at a match, so neither a key's length nor its position leaks through timing. A request
+with a valid key carries the key's identity, ``key-`` and the first 12 hex digits of its digest, on
+``request.state.api_key_identity``: the source-shift monitor's site when no ``X-CXR-Site`` is sent. It
+names a key in ``/metrics`` without revealing it.
 """
 
 from __future__ import annotations
@@ -45,6 +48,11 @@ class ApiKeyVerifier:
         return matched
 
 
+def key_identity(key: str) -> str:
+    """A configured key's name where a name is needed: a prefix of its SHA-256, never the key."""
+    return "key-" + _digest(key).hex()[:12]
+
+
 async def require_api_key(
     request: Request,
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
@@ -59,5 +67,7 @@ async def require_api_key(
             "This endpoint needs an API key: send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'."
         )
     # A list, not a generator: every presented key is checked, whichever matches.
-    if not any([verifier.accepts(key) for key in presented]):
+    accepted = [verifier.accepts(key) for key in presented]
+    if not any(accepted):
         raise UnauthorizedError("The API key is not valid.")
+    request.state.api_key_identity = key_identity(presented[accepted.index(True)])

@@ -16,6 +16,7 @@ from service.errors import NotReadyError
 from service.metrics import ServiceMetrics
 from service.pipeline import Pipeline
 from service.settings import Settings
+from service.sites import SiteMonitor
 from service.worker import InferenceWorker
 
 
@@ -63,3 +64,12 @@ async def get_decode_limiter(request: Request) -> anyio.CapacityLimiter:
 
 DecodeLimiterDep = Annotated[anyio.CapacityLimiter, Depends(get_decode_limiter)]
 PipelineDep = Annotated[Pipeline, Depends(get_pipeline)]
+
+
+async def get_sites(request: Request, worker: WorkerDep) -> SiteMonitor:
+    """The source-shift monitor's windows; built with the worker, so ready when it is."""
+    sites: SiteMonitor = request.app.state.sites
+    return sites
+
+
+SitesDep = Annotated[SiteMonitor, Depends(get_sites)]

@@ -52,6 +52,11 @@ LOG_FIELDS: Final[tuple[LogField, ...]] = (
     LogField("queue_ms", Source.REQUEST_STATE, "Time waiting for the model."),
     LogField("inference_ms", Source.REQUEST_STATE, "The forward pass (and Grad-CAM) of the batch."),
     LogField(
+        "site",
+        Source.REQUEST_STATE,
+        "The site an answer was counted for: `X-CXR-Site`, the API key's identity or `default`.",
+    ),
+    LogField(
         "assessment",
         Source.REQUEST_STATE,
         "The input assessment's reason codes, comma-separated, e.g. `low_confidence`.",

@@ -24,6 +24,7 @@ from service.problems import install_error_handlers
 from service.routes import router
 from service.routes.web import mount_web
 from service.settings import Settings, settings_from_env
+from service.sites import SITE_HEADER, SiteMonitor
 from service.worker import InferenceWorker
 
 logger = logging.getLogger(__name__)
@@ -35,6 +36,11 @@ Grad-CAM heatmap, which regions drove the answer. Research and teaching only: no
 Errors are `application/problem+json` (RFC 9457) with a `request_id`. When API keys are configured,
 `/predict`, `/model` and `/metrics` need `Authorization: Bearer <key>` or `X-API-Key: <key>`; the probes,
 this documentation and the web page stay public.
+
+The model is validated only on the sources of its training database. A source-shift monitor watches each
+site's recent answers (`X-CXR-Site`, else the API key, else one site `default`): while a site's films look
+unlike the training hospitals', every answer for it is marked `unfamiliar_source`. Run
+`python -m ml validate-site DIR --labels CSV` on a hospital's own films before relying on the answers.
 """
 
 
@@ -59,6 +65,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     except Exception as exc:
         logger.exception("startup failed: %s", exc, extra={"error_type": type(exc).__name__})
         raise
+    gate = worker.runner.gate
+    monitor = gate.config.monitor if gate is not None else None
+    app.state.sites = SiteMonitor(monitor, settings.monitor_max_sites, app.state.metrics)
     worker.start()
     app.state.worker = worker
     try:
@@ -99,7 +108,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             CORSMiddleware,
             allow_origins=settings.cors_origins,
             allow_methods=["GET", "POST"],
-            allow_headers=["Authorization", "X-API-Key", "Content-Type", "X-Request-ID"],
+            allow_headers=["Authorization", "X-API-Key", "Content-Type", "X-Request-ID", SITE_HEADER],
             expose_headers=["X-Request-ID", "Retry-After"],
         )
     app.add_middleware(RequestContextMiddleware, metrics=metrics)

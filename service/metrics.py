@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 
 from prometheus_client import (
@@ -86,6 +87,41 @@ class ServiceMetrics:
             ["reason"],
             registry=r,
         )
+        self.site_statistic = Gauge(
+            "cxr_source_shift_statistic",
+            "The source-shift monitor's statistic per site: the mean familiarity of its last in-scope "
+            "answers (about 0.5 at a familiar site; NaN until its window is full).",
+            ["site"],
+            registry=r,
+        )
+        self.site_alarm = Gauge(
+            "cxr_source_shift_alarm",
+            "1 while the site's recent films look unlike the training hospitals' (answers carry "
+            "unfamiliar_source), else 0.",
+            ["site"],
+            registry=r,
+        )
+        self.sites_tracked = Gauge(
+            "cxr_source_shift_sites", "Sites whose windows this process keeps.", registry=r
+        )
+        self.sites_forgotten = Counter(
+            "cxr_source_shift_sites_forgotten",
+            "Sites forgotten, least recently seen first, to keep at most CXR_MONITOR_MAX_SITES.",
+            registry=r,
+        )
+
+    def observe_site(self, site: str, statistic: float | None, alarm: bool) -> None:
+        self.site_statistic.labels(site).set(float("nan") if statistic is None else statistic)
+        self.site_alarm.labels(site).set(1 if alarm else 0)
+
+    def forget_site(self, site: str) -> None:
+        for gauge in (self.site_statistic, self.site_alarm):
+            with contextlib.suppress(KeyError):  # a site is labelled once its first answer is counted
+                gauge.remove(site)
+        self.sites_forgotten.inc()
+
+    def track_sites(self, tracked: Callable[[], float]) -> None:
+        self.sites_tracked.set_function(tracked)
 
     def observe_assessment(self, assessment: Assessment) -> None:
         outcome = (

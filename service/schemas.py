@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.config import JsonDict
 
 from ml.classes import CLASSES
-from ml.engine.names import EngineName
 from ml.model.checks import Reason
 
-_SHA = "9c1e5b0f2a7d4e8c6b3a1f0e9d8c7b6a5f4e3d2c1b0a99887766554433221100"
-_MODEL_EXAMPLE: JsonDict = {"name": "paper-cnn", "version": "1.0.0", "sha256": _SHA}
+SHA_EXAMPLE = "9c1e5b0f2a7d4e8c6b3a1f0e9d8c7b6a5f4e3d2c1b0a99887766554433221100"
+_MODEL_EXAMPLE: JsonDict = {"name": "paper-cnn", "version": "1.0.0", "sha256": SHA_EXAMPLE}
 
 
 class ModelRef(BaseModel):
@@ -52,7 +51,15 @@ _ASSESSMENT_EXAMPLE: JsonDict = {
     "in_scope": True,
     "uncertain": False,
     "reasons": [],
-    "scores": {"chest_xray": 0.998, "typicality": 0.41, "confidence": 0.97},
+    "scores": {"chest_xray": 0.998, "typicality": 0.41, "confidence": 0.97, "familiarity": 0.52},
+    "site": {"name": "default", "answers": 16, "window": 16, "statistic": 0.49, "unfamiliar": False},
+}
+UNFAMILIAR_EXAMPLE: JsonDict = {
+    "in_scope": True,
+    "uncertain": True,
+    "reasons": ["unfamiliar_source"],
+    "scores": {"chest_xray": 0.995, "typicality": 0.28, "confidence": 0.9, "familiarity": 0.17},
+    "site": {"name": "ward-7", "answers": 16, "window": 16, "statistic": 0.21, "unfamiliar": True},
 }
 
 
@@ -66,12 +73,39 @@ class AssessmentScores(BaseModel):
         "about 0.5 for a typical image, near 0 for one stranger than all of them; null without a gate."
     )
     confidence: float = Field(description="The calibrated probability of the predicted class.")
+    familiarity: float | None = Field(
+        default=None,
+        description="The source-shift monitor's score of this answer: the mean of two percentiles among "
+        "validation answers of the same class, of the feature distance (share at least as far) and of the "
+        "confidence (share at most as sure). About 0.5 on average at a familiar hospital; the site's "
+        "`statistic` averages it. Null when the weights carry no monitor.",
+    )
+
+
+class SiteStatus(BaseModel):
+    """The source-shift monitor's view of the site this answer was counted for, after counting it."""
+
+    name: str = Field(
+        description="The site: the X-CXR-Site header, else the API key's identity (`key-` and a hash "
+        "prefix, never the key), else `default`."
+    )
+    answers: int = Field(description="In-scope answers in the site's window (at most `window`).")
+    window: int = Field(description="In-scope answers the statistic averages.")
+    statistic: float | None = Field(
+        description="The mean familiarity of the window's answers; null until the window is full."
+    )
+    unfamiliar: bool = Field(
+        description="The alarm: the site's recent films look unlike the hospitals the model was trained "
+        "and validated on. It starts when the statistic falls below the monitor's `alarm_below` and ends "
+        "when it rises above `clear_above` (GET /model); while on, every answer for the site carries "
+        "`unfamiliar_source`."
+    )
 
 
 class Assessment(BaseModel):
     """Whether the answer can be trusted. Trust it alone only when in_scope is true and uncertain false."""
 
-    model_config = ConfigDict(json_schema_extra={"examples": [_ASSESSMENT_EXAMPLE]})
+    model_config = ConfigDict(json_schema_extra={"examples": [_ASSESSMENT_EXAMPLE, UNFAMILIAR_EXAMPLE]})
 
     in_scope: bool = Field(
         description="False when the image is not a frontal chest radiograph (a photo, a document, a CT or MR "
@@ -80,13 +114,18 @@ class Assessment(BaseModel):
     )
     uncertain: bool = Field(
         description="True when the image is in scope but the answer must not stand alone (low calibrated "
-        "confidence, or features atypical of the training data)."
+        "confidence, features atypical of the training data, or a site whose films look unfamiliar)."
     )
     reasons: list[Reason] = Field(
         description="Stable codes for every finding, out-of-scope ones first; empty for a trusted answer. "
-        "`gate_unavailable` means the weights carry no input assessment."
+        "`gate_unavailable` means the weights carry no input assessment; `unfamiliar_source` that the "
+        "site's recent films look unlike the training hospitals' (see `site`), whatever this image's own "
+        "scores."
     )
     scores: AssessmentScores
+    site: SiteStatus | None = Field(
+        default=None, description="The source-shift monitor's state for this site; null without a monitor."
+    )
 
 
 class PredictionResponse(BaseModel):
@@ -118,95 +157,6 @@ class PredictionResponse(BaseModel):
     assessment: Assessment
     model: ModelRef
     request_id: str = Field(description="Also in the X-Request-ID header; quote it when reporting a problem.")
-
-
-class InputSpec(BaseModel):
-    resize: int = Field(description="The shorter side is scaled to this many pixels.")
-    crop: int = Field(description="Then a centre crop of crop x crop pixels is taken.")
-    mean: float
-    std: float
-    channels: int
-    interpolation: str
-    standardize: str = Field(description="Intensity standardisation before the crop: none or percentile.")
-
-
-class GateThresholds(BaseModel):
-    min_chest_xray: float = Field(description="Out of scope below this scope probability.")
-    max_distance: float = Field(description="Out of scope above this feature-distance score.")
-    min_typicality: float = Field(description="Uncertain below this typicality.")
-    min_confidence: float = Field(
-        description="Uncertain below this calibrated confidence, for a class without its own threshold."
-    )
-    min_class_confidence: dict[str, float] = Field(
-        default_factory=dict,
-        description="Per answered class, uncertain below this calibrated confidence (replaces "
-        "min_confidence for that class); empty for gates fitted before 1.4.0.",
-    )
-
-
-class GateInfo(BaseModel):
-    thresholds: GateThresholds = Field(description="Chosen on the validation split by `python -m ml export`.")
-    fitted: dict[str, Any] = Field(description="How the thresholds were chosen.")
-
-
-class ModelInfo(BaseModel):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "name": "paper-cnn",
-                    "version": "1.0.0",
-                    "sha256": _SHA,
-                    "architecture": "paper_cnn",
-                    "classes": ["COVID", "Normal", "Viral Pneumonia"],
-                    "input": {
-                        "resize": 256,
-                        "crop": 224,
-                        "mean": 0.5,
-                        "std": 0.5,
-                        "channels": 3,
-                        "interpolation": "bilinear-antialias",
-                        "standardize": "none",
-                    },
-                    "temperature": 1.31,
-                    "metrics": {"test": {"accuracy": 0.962, "macro_f1": 0.958}},
-                    "device": "cpu",
-                    "engine": "onnxruntime-int8",
-                    "gate": {
-                        "thresholds": {
-                            "min_chest_xray": 0.5,
-                            "max_distance": 3.1,
-                            "min_typicality": 0.02,
-                            "min_confidence": 0.71,
-                            "min_class_confidence": {"COVID": 0.8, "Normal": 0.97, "Viral Pneumonia": 0.71},
-                        },
-                        "fitted": {"validation_images": 2048},
-                    },
-                    "intended_use": "Research and teaching only; not a medical device.",
-                }
-            ]
-        }
-    )
-
-    name: str
-    version: str
-    sha256: str
-    architecture: str
-    classes: list[str] = Field(description="In the model's output order.")
-    input: InputSpec
-    temperature: float = Field(description="Logits are divided by it before the softmax (calibration).")
-    metrics: dict[str, Any] = Field(description="Evaluation metrics recorded in the weights' metadata.")
-    device: str = Field(description="`cpu` or `cuda`.")
-    engine: EngineName = Field(
-        description="What runs the weights: `torch` (the module itself, CPU or CUDA), `onnxruntime` (ONNX "
-        "Runtime on the CPU, fp32) or `onnxruntime-int8` (ONNX Runtime on the CPU, int8 weights and "
-        "activations). See `CXR_ENGINE`."
-    )
-    gate: GateInfo | None = Field(
-        description="The input assessment's thresholds; null when the weights carry none (every answer is "
-        "then marked uncertain with reason gate_unavailable)."
-    )
-    intended_use: str
 
 
 class Health(BaseModel):

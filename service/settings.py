@@ -124,6 +124,13 @@ class Settings(BaseSettings):
         description="Answer 422 out-of-scope instead of a prediction when the image is not a frontal chest "
         "X-ray; by default the prediction comes with assessment.in_scope=false.",
     )
+    monitor_max_sites: int = Field(
+        default=1000,
+        ge=1,
+        le=100_000,
+        description="Sites whose recent answers the source-shift monitor keeps, each with its labels on "
+        "/metrics; beyond it the least recently seen site is forgotten (its window starts again).",
+    )
     api_keys: Annotated[list[SecretStr], NoDecode] = Field(
         default_factory=list,
         description="Comma-separated (or JSON list) API keys. When set, /predict, /model and /metrics need "

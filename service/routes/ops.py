@@ -8,16 +8,21 @@ from fastapi import APIRouter, Depends, Response
 
 from ml.engine.gate import ServingGate
 from service.auth import require_api_key
-from service.deps import MetricsDep, SettingsDep, WorkerDep
+from service.deps import MetricsDep, SettingsDep, SitesDep, WorkerDep
 from service.errors import DrainingError, NotReadyError
+from service.model_info import GateInfo, GateThresholds, InputSpec, ModelInfo, MonitorInfo
 from service.openapi import problem_responses
-from service.schemas import GateInfo, GateThresholds, Health, InputSpec, ModelInfo, Readiness
+from service.schemas import Health, Readiness
+from service.sites import SiteMonitor
 
 INTENDED_USE = (
     "Research and teaching only; not a medical device and not for diagnosis. Classifies a frontal chest "
     "X-ray as COVID-19, normal or viral pneumonia, reproducing Lim & Lim's CNN trained on the COVID-19 "
-    "Radiography Database. Expect errors on images unlike that data (lateral views, children, other "
-    "diseases, other hospitals' equipment); the Grad-CAM overlay shows where the model looked, not why."
+    "Radiography Database and validated only on that database's sources: on other hospitals' films it "
+    "was right about half the time. Expect errors on images unlike that data (lateral views, children, "
+    "other diseases, other hospitals' equipment); the monitor marks a site whose films look unfamiliar "
+    "(unfamiliar_source), and `python -m ml validate-site` checks the model on a hospital's own films "
+    "before use. The Grad-CAM overlay shows where the model looked, not why."
 )
 
 _METRICS_EXAMPLE = (
@@ -82,7 +87,7 @@ def metrics(metrics: MetricsDep) -> Response:
     summary="The served model: classes, input, version, metrics, calibration, intended use",
     responses=problem_responses(401, NotReadyError, 500),
 )
-async def model(worker: WorkerDep) -> ModelInfo:
+async def model(worker: WorkerDep, sites: SitesDep) -> ModelInfo:
     meta = worker.metadata
     spec = meta.preprocessing
     return ModelInfo(
@@ -105,6 +110,7 @@ async def model(worker: WorkerDep) -> ModelInfo:
         device=worker.device,
         engine=worker.runner.engine.name,
         gate=gate_info(worker.runner.gate, meta.classes),
+        monitor=monitor_info(sites),
         intended_use=INTENDED_USE,
     )
 
@@ -115,3 +121,16 @@ def gate_info(gate: ServingGate | None, classes: list[str]) -> GateInfo | None:
     thresholds = asdict(gate.config.thresholds)
     thresholds["min_class_confidence"] = dict(zip(classes, thresholds["min_class_confidence"], strict=False))
     return GateInfo(thresholds=GateThresholds(**thresholds), fitted=gate.config.fitted)
+
+
+def monitor_info(sites: SiteMonitor) -> MonitorInfo | None:
+    config = sites.config
+    if config is None:
+        return None
+    return MonitorInfo(
+        window=config.window,
+        alarm_below=config.alarm_below,
+        clear_above=config.clear_above,
+        max_sites=sites.max_sites,
+        fitted=config.fitted,
+    )

@@ -7,17 +7,19 @@ from functools import partial
 from typing import Annotated
 
 import anyio.to_thread
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Header, Query, Request
 
 from ml.model.assessment import Assessment
+from ml.model.monitor import WindowState
 from service.auth import require_api_key
-from service.deps import DecodeLimiterDep, MetricsDep, PipelineDep, SettingsDep, WorkerDep
+from service.deps import DecodeLimiterDep, MetricsDep, PipelineDep, SettingsDep, SitesDep, WorkerDep
 from service.disconnect import unless_disconnected
 from service.errors import OutOfScopeError
 from service.openapi import PREDICT_OPENAPI_EXTRA, problem_responses
 from service.runner import WorkItem
 from service.schemas import Assessment as AssessmentBody
-from service.schemas import AssessmentScores, GradCam, ModelRef, PredictionResponse
+from service.schemas import AssessmentScores, GradCam, ModelRef, PredictionResponse, SiteStatus
+from service.sites import SITE_HEADER, SITE_PATTERN, site_of
 from service.upload import read_body
 
 router = APIRouter(tags=["inference"], dependencies=[Depends(require_api_key)])
@@ -32,7 +34,9 @@ router = APIRouter(tags=["inference"], dependencies=[Depends(require_api_key)])
         "most probable class, the calibrated probability of each class, an `assessment` of whether the "
         "answer can be trusted (out of scope, uncertain, and why) and, unless `gradcam=false`, a Grad-CAM "
         "heatmap of the predicted class blended over the image. With `CXR_REJECT_OUT_OF_SCOPE=true`, an "
-        "image out of scope gets a 422 `out-of-scope` problem instead."
+        "image out of scope gets a 422 `out-of-scope` problem instead. Each answer is counted for a site "
+        "(`X-CXR-Site`, else the API key, else `default`); while that site's recent films look unlike the "
+        "training hospitals', every answer for it carries `unfamiliar_source`."
     ),
     responses=problem_responses(400, 401, 413, 415, 422, 500, 503, 504),
     openapi_extra=PREDICT_OPENAPI_EXTRA,
@@ -44,7 +48,18 @@ async def predict(
     settings: SettingsDep,
     metrics: MetricsDep,
     limiter: DecodeLimiterDep,
+    sites: SitesDep,
     gradcam: Annotated[bool, Query(description="Include the Grad-CAM overlay (costs a few percent).")] = True,
+    site: Annotated[
+        str | None,
+        Header(
+            alias=SITE_HEADER,
+            pattern=SITE_PATTERN,
+            description="The site (hospital, ward, device) this image comes from: 1-64 letters, digits, "
+            "`.`, `_` or `-`. The source-shift monitor keeps each site's recent answers apart. Without "
+            "it: the API key's identity when keys are configured, else one site `default`.",
+        ),
+    ] = None,
 ) -> PredictionResponse:
     deadline = time.monotonic() + settings.request_timeout_s
     with worker.admission.admit():
@@ -61,7 +76,8 @@ async def predict(
     request.state.batch_size = prediction.batch_size
     request.state.queue_ms = round(prediction.queue_s * 1000, 2)
     request.state.inference_ms = round(prediction.inference_s * 1000, 2)
-    assessment = prediction.assessment
+    request.state.site = site_of(site, getattr(request.state, "api_key_identity", None))
+    assessment, window = sites.observe(request.state.site, prediction.assessment)
     request.state.assessment = ",".join(assessment.reasons) or "trusted"
     metrics.observe_assessment(assessment)
     if settings.reject_out_of_scope and not assessment.in_scope:
@@ -79,16 +95,26 @@ async def predict(
         label=label,
         probabilities=dict(zip(classes, prediction.probabilities, strict=True)),
         gradcam=overlay,
-        assessment=_body(assessment),
+        assessment=_body(assessment, request.state.site, window),
         model=ModelRef(name=worker.metadata.name, version=worker.metadata.version, sha256=worker.sha256),
         request_id=request.state.request_id,
     )
 
 
-def _body(assessment: Assessment) -> AssessmentBody:
+def _body(assessment: Assessment, site: str, window: WindowState | None) -> AssessmentBody:
+    status = None
+    if window is not None:
+        status = SiteStatus(
+            name=site,
+            answers=window.answers,
+            window=window.window,
+            statistic=None if window.statistic is None else round(window.statistic, 4),
+            unfamiliar=window.alarm,
+        )
     return AssessmentBody(
         in_scope=assessment.in_scope,
         uncertain=assessment.uncertain,
         reasons=list(assessment.reasons),
         scores=AssessmentScores.model_validate(assessment.scores),
+        site=status,
     )

@@ -42,9 +42,11 @@ async def test_predict_multipart_png_answers_the_full_contract(svc: Service) -> 
     assert body["model"] == {"name": "random-test-cnn", "version": "0.0.1-test", "sha256": svc.worker.sha256}
     assert body["request_id"] == response.headers["x-request-id"]
     assessment = body["assessment"]
-    assert set(assessment) == {"in_scope", "uncertain", "reasons", "scores"}
+    assert set(assessment) == {"in_scope", "uncertain", "reasons", "scores", "site"}
     assert (assessment["in_scope"], assessment["uncertain"], assessment["reasons"]) == (True, False, [])
-    assert set(assessment["scores"]) == {"chest_xray", "typicality", "confidence"}
+    assert set(assessment["scores"]) == {"chest_xray", "typicality", "confidence", "familiarity"}
+    assert 0.0 <= assessment["scores"]["familiarity"] <= 1.0
+    assert set(assessment["site"]) == {"name", "answers", "window", "statistic", "unfamiliar"}
     assert math.isclose(assessment["scores"]["confidence"], max(body["probabilities"].values()), abs_tol=1e-4)
 
 

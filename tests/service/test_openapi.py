@@ -81,8 +81,12 @@ async def test_predict_documents_multipart_and_the_raw_body_alternatives(schema:
     form = body["content"]["multipart/form-data"]["schema"]
     assert form["required"] == ["file"]
     assert form["properties"]["file"]["format"] == "binary"
-    parameters = schema["paths"]["/predict"]["post"]["parameters"]
-    assert [(p["name"], p["in"], p["schema"]["default"]) for p in parameters] == [("gradcam", "query", True)]
+    parameters = {p["name"]: p for p in schema["paths"]["/predict"]["post"]["parameters"]}
+    assert set(parameters) == {"gradcam", "X-CXR-Site"}
+    assert (parameters["gradcam"]["in"], parameters["gradcam"]["schema"]["default"]) == ("query", True)
+    site = parameters["X-CXR-Site"]
+    assert (site["in"], site["required"]) == ("header", False)
+    assert {"type": "string", "pattern": "^[A-Za-z0-9._-]{1,64}$"} in site["schema"]["anyOf"]
 
 
 async def test_readyz_documents_only_the_problems_it_can_answer(schema: dict[str, Any]) -> None:
