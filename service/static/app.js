@@ -23,6 +23,8 @@
     low_confidence: "The model is not confident: no class clearly stands out.",
     atypical_for_training_data: "The image is unusual compared with the images the model learned from.",
     gate_unavailable: "This model has no input checks, so it cannot tell whether the image suits it.",
+    unfamiliar_source: "The recent films from this site look unlike those of the hospitals the model was " +
+      "trained on, so it is not validated for them, whatever this one image looks like.",
   };
 
   const $ = (id) => document.getElementById(id);
@@ -52,6 +54,7 @@
     uncertainNote: $("uncertain-note"),
     uncertainReasons: $("uncertain-reasons"),
     trustedNote: $("trusted-note"),
+    siteNote: $("site-note"),
     scores: $("assessment-scores"),
     resultVoid: $("result-void"),
     imagesVoid: $("images-void"),
@@ -246,6 +249,9 @@
     el.scopeBanner.hidden = true;
     el.uncertainNote.hidden = true;
     el.trustedNote.hidden = true;
+    el.siteNote.hidden = true;
+    el.siteNote.textContent = "";
+    el.siteNote.classList.remove("unfamiliar");
     el.scores.hidden = true;
     el.scopeReasons.textContent = "";
     el.uncertainReasons.textContent = "";
@@ -487,6 +493,29 @@
     el.scores.hidden = shown.length === 0;
   }
 
+  // The source-shift monitor's view of the site this page's answers are counted for, in words.
+  function renderSite(site) {
+    if (!site || typeof site !== "object" || typeof site.name !== "string") {
+      return;
+    }
+    const name = "\u201c" + site.name + "\u201d";
+    let text;
+    if (site.unfamiliar) {
+      text = "Unfamiliar source: the recent films from site " + name + " look unlike those of the " +
+        "hospitals the model was trained on. Every answer for this site is marked uncertain until they " +
+        "look familiar again; the model has not been validated for these films.";
+    } else if (typeof site.statistic !== "number") {
+      text = "Site " + name + ": " + site.answers + " of " + site.window + " films seen. The service " +
+        "judges whether a site's films look like the training hospitals' once it has seen " + site.window + ".";
+    } else {
+      text = "Site " + name + ": its last " + site.window + " films look like those of the hospitals " +
+        "the model was trained on.";
+    }
+    el.siteNote.textContent = text;
+    el.siteNote.classList.toggle("unfamiliar", Boolean(site.unfamiliar));
+    el.siteNote.hidden = false;
+  }
+
   // Returns "out-of-scope", "uncertain", "trusted", or "" when the server sent no assessment.
   function renderAssessment(assessment) {
     resetAssessment();
@@ -495,6 +524,7 @@
     }
     const reasons = Array.isArray(assessment.reasons) ? assessment.reasons : [];
     renderScores(assessment.scores);
+    renderSite(assessment.site);
     el.assessment.hidden = false;
     if (assessment.in_scope === false) {
       fillReasons(el.scopeReasons, reasons.length ? reasons : ["not_frontal_chest_xray"]);

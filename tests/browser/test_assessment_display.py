@@ -302,3 +302,60 @@ def test_out_of_scope_banner_fits_the_screen_without_horizontal_scrolling(
     assert overflow <= 0, f"the page scrolls sideways by {overflow}px at {width}x{height}"
     page.wait_for_timeout(500)
     screenshot(page, f"assessment-out-of-scope-{width}x{height}")
+
+
+def test_an_unfamiliar_site_is_said_in_words_before_the_result(
+    browser: BrowserSession, service_url: str, screenshot: Screenshot
+) -> None:
+    page = browser.page
+    answer_with(
+        page,
+        iter(
+            [
+                {
+                    "in_scope": True,
+                    "uncertain": True,
+                    "reasons": ["unfamiliar_source"],
+                    "scores": {"chest_xray": 0.99, "typicality": 0.3, "confidence": 0.9, "familiarity": 0.2},
+                    "site": {
+                        "name": "ward-7",
+                        "answers": 16,
+                        "window": 16,
+                        "statistic": 0.21,
+                        "unfamiliar": True,
+                    },
+                }
+            ]
+        ),
+    )
+    open_page(page, service_url)
+    upload(page, CHEST)
+    wait_for_result(page)
+
+    note = page.locator("#site-note")
+    expect(note).to_be_visible()
+    expect(note).to_contain_text("Unfamiliar source")
+    expect(note).to_contain_text("ward-7")
+    expect(note).to_contain_text("not been validated")
+    assert precedes(page, "#site-note", "#result-body")
+    expect(badge(page)).to_be_visible()
+    (line,) = reason_lines(page.locator("#uncertain-reasons"))
+    assert "hospitals the model was trained on" in line
+    screenshot(page, "assessment-unfamiliar-site")
+
+
+def test_a_site_still_filling_its_window_is_counted_in_words(
+    browser: BrowserSession, service_url: str
+) -> None:
+    expected = api_assessment(service_url)["site"]
+    assert expected is not None and expected["statistic"] is None
+
+    page = browser.page
+    open_page(page, service_url)
+    upload(page, CHEST)
+    wait_for_result(page)
+
+    note = page.locator("#site-note")
+    expect(note).to_be_visible()
+    expect(note).to_contain_text(f"of {expected['window']} films seen")
+    expect(note).not_to_contain_text("Unfamiliar")
