@@ -37,6 +37,8 @@ from ml.model.checks import ImageFacts
 
 __all__ = [
     "ALL_KINDS",
+    "SERVED_KINDS",
+    "SERVED_LIMITS",
     "DecodeError",
     "DecodeLimits",
     "DecodedImage",
@@ -79,6 +81,12 @@ _NAMES: Final = {ImageKind.WEBP: "WebP"}
 class DecodeLimits:
     max_pixels: int
     min_side: int
+
+
+SERVED_KINDS: Final = frozenset({ImageKind.PNG, ImageKind.JPEG, ImageKind.DICOM})
+"""What the service accepts (``service.upload.ACCEPTED_KINDS``), and so what ``validate-site`` reads."""
+SERVED_LIMITS: Final = DecodeLimits(max_pixels=40_000_000, min_side=64)
+"""The service's default ``CXR_MAX_PIXELS`` and ``CXR_MIN_SIDE`` (tested equal to its settings)."""
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,7 @@
-"""Classification metrics and temperature scaling, computed from logits and labels with numpy/torch."""
+"""Classification metrics and temperature scaling, computed from logits and labels with numpy/torch.
+
+Only :func:`fit_temperature` loads torch, so that ``validate-site`` reuses the rest without it.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +9,6 @@ from itertools import pairwise
 from typing import Any
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 
 ECE_BINS = 15
 
@@ -104,6 +105,9 @@ def classification_report(
 
 def fit_temperature(logits: np.ndarray, labels: np.ndarray, max_iter: int = 200) -> float:
     """The temperature minimising the negative log-likelihood on held-out logits (Guo et al., 2017)."""
+    import torch
+    import torch.nn.functional as F
+
     z = torch.as_tensor(logits, dtype=torch.float64)
     y = torch.as_tensor(labels, dtype=torch.long)
     log_t = torch.zeros((), dtype=torch.float64, requires_grad=True)
