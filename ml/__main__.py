@@ -1,4 +1,5 @@
-"""Command line: ``python -m ml train | evaluate | robustness | export`` (also ``cxr-train``, ...)."""
+"""Command line: ``python -m ml train | evaluate | robustness | export | validate-site`` (also
+``cxr-train``, ...)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import os
 import sys
 from pathlib import Path
 
-from ml.data import SUBSETS
+from ml.site import cli as site_cli
 from ml.training.config import PRESETS
 
 DEVICES = ("auto", "cpu", "cuda")
@@ -28,6 +29,8 @@ def _by_preset(field: str) -> str:
 
 
 def _parser() -> argparse.ArgumentParser:
+    from ml.data import SUBSETS  # loads torch, which validate-site does without
+
     fmt = _Formatter
     parser = argparse.ArgumentParser(prog="python -m ml", description=__doc__, formatter_class=fmt)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -148,10 +151,14 @@ def _parser() -> argparse.ArgumentParser:
     ex.add_argument(
         "--scope-per-kind", type=int, default=1500, help="scope-training examples of each negative kind"
     )
+    site_cli.register(sub)
     return parser
 
 
 def run(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["validate-site"]:
+        return site_cli.main(argv[1:])
     args = _parser().parse_args(argv)
     rank = os.environ.get("RANK", "0")
     logging.basicConfig(
