@@ -15,8 +15,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from ml.engine import Classifier, Engine, build_engine
+from ml.engine.answers import assess_batch, calibrated
 from ml.engine.gate import ServingGate
-from ml.model.assessment import Assessment, ungated_assessment
+from ml.model.assessment import Assessment
 from ml.model.checks import ImageFacts
 from ml.model.layout import SCOPE_SIZE
 from ml.model.weights_file import WeightsError, WeightsMetadata, read_weights
@@ -47,13 +48,6 @@ class Answer:
     assessment: Assessment
 
 
-def softmax(logits: np.ndarray) -> np.ndarray:
-    shifted = logits.astype(np.float64) - logits.max(axis=1, keepdims=True)
-    exp = np.exp(shifted)
-    probabilities: np.ndarray = exp / exp.sum(axis=1, keepdims=True)
-    return probabilities
-
-
 class ModelRunner:
     def __init__(self, metadata: WeightsMetadata, engine: Engine, gate: ServingGate | None) -> None:
         self.metadata = metadata
@@ -80,8 +74,10 @@ class ModelRunner:
     def run(self, items: list[WorkItem], with_cam: list[bool]) -> list[Answer]:
         inputs = np.stack([item.inputs for item in items])
         result = self.engine.predict(inputs, with_cam=any(with_cam), with_taps=self.gate is not None)
-        probabilities = softmax(result.logits / self.metadata.temperature)
-        assessments = self._assess(items, result.taps, probabilities)
+        probabilities = calibrated(result.logits, self.metadata.temperature)
+        scope_inputs = np.stack([item.scope_inputs for item in items])
+        facts = [item.facts for item in items]
+        assessments = assess_batch(self.gate, facts, scope_inputs, probabilities, result.taps)
         return [
             Answer(
                 probabilities=tuple(probabilities[i].tolist()),
@@ -90,22 +86,6 @@ class ModelRunner:
                 assessment=assessments[i],
             )
             for i in range(len(items))
-        ]
-
-    def _assess(
-        self, items: list[WorkItem], taps: list[np.ndarray], probabilities: np.ndarray
-    ) -> list[Assessment]:
-        confidence = probabilities.max(axis=1).tolist()
-        if self.gate is None:
-            return [
-                ungated_assessment(item.facts, item.scope_inputs, conf)
-                for item, conf in zip(items, confidence, strict=True)
-            ]
-        signals = self.gate.signals(np.stack([item.scope_inputs for item in items]), taps)
-        predicted = probabilities.argmax(axis=1).tolist()
-        return [
-            self.gate.assess(item.facts, item.scope_inputs, signals, i, conf, answer)
-            for i, (item, conf, answer) in enumerate(zip(items, confidence, predicted, strict=True))
         ]
 
 

@@ -18,8 +18,7 @@ import threading
 from collections import OrderedDict
 from typing import Final
 
-from ml.model.assessment import Assessment
-from ml.model.checks import Reason
+from ml.model.assessment import Assessment, counted
 from ml.model.monitor import MonitorConfig, SourceWindow, WindowState
 from service.metrics import ServiceMetrics
 
@@ -53,7 +52,6 @@ class SiteMonitor:
         window after it (None without a monitor)."""
         if self.config is None:
             return assessment, None
-        familiarity = assessment.scores.get("familiarity") if assessment.in_scope else None
         with self._lock:
             window = self._windows.pop(site, None)
             if window is None:
@@ -62,9 +60,7 @@ class SiteMonitor:
                     forgotten, _ = self._windows.popitem(last=False)
                     self._metrics.forget_site(forgotten)
             self._windows[site] = window
-            state = window.observe(familiarity)
+            assessment, state = counted(window, assessment)
             # Under the lock: an eviction elsewhere must not remove the labels set here.
             self._metrics.observe_site(site, state.statistic, state.alarm)
-        if state.alarm:
-            assessment = assessment.with_reason(Reason.UNFAMILIAR_SOURCE)
         return assessment, state

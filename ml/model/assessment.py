@@ -16,7 +16,7 @@ import numpy as np
 
 from ml.model.checks import CheckLimits, ImageFacts, Reason, cheap_reasons
 from ml.model.layout import SCOPE_CLASSES, SCOPE_SIZE, SCOPE_WIDTHS
-from ml.model.monitor import MonitorConfig
+from ml.model.monitor import MonitorConfig, SourceWindow, WindowState
 
 GATE_FORMAT: Final = "cxr-gate/1"
 TENSOR_PREFIX: Final = "gate."
@@ -155,3 +155,12 @@ def ungated_assessment(facts: ImageFacts, scope_input: np.ndarray, confidence: f
         "familiarity": None,
     }
     return Assessment(in_scope, in_scope, tuple(reasons), scores)
+
+
+def counted(window: SourceWindow, assessment: Assessment) -> tuple[Assessment, WindowState]:
+    """One answer counted for its site: an in-scope answer's familiarity joins the site's window, and while
+    the window's alarm is on the answer carries ``unfamiliar_source``. Returns the answer as the site's
+    alarm leaves it, and the window after it."""
+    familiarity = assessment.scores.get("familiarity") if assessment.in_scope else None
+    state = window.observe(familiarity)
+    return (assessment.with_reason(Reason.UNFAMILIAR_SOURCE) if state.alarm else assessment), state

@@ -19,8 +19,7 @@ import numpy as np
 from tqdm import tqdm
 
 from ml import decoding
-from ml.model.assessment import Assessment
-from ml.model.checks import Reason
+from ml.model.assessment import Assessment, counted
 from ml.model.monitor import SourceWindow, WindowState
 from ml.site.served import Answer, Prepared, ServedModel
 
@@ -85,10 +84,7 @@ def run_site(
 def _stream(rel: str, label: int | None, answer: Answer, window: SourceWindow | None) -> FilmResult:
     assessment, state = answer.assessment, None
     if window is not None:
-        familiarity = assessment.scores.get("familiarity")
-        state = window.observe(familiarity if assessment.in_scope else None)
-        if state.alarm:
-            assessment = assessment.with_reason(Reason.UNFAMILIAR_SOURCE)
+        assessment, state = counted(window, assessment)
     return FilmResult(rel, label, answer.probabilities, answer.predicted, assessment, state)
 
 
