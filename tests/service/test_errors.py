@@ -16,7 +16,16 @@ from service.errors import ServiceError
 from service.pipeline import Pipeline
 from service.settings import Settings
 from tests.support.app import Service, serve
-from tests.support.images import dicom_bytes, encode, jpeg_bytes, multipart, pattern, png_bytes, to_uint8
+from tests.support.images import (
+    dicom_bytes,
+    encode,
+    jpeg_bytes,
+    multipart,
+    pattern,
+    png_bytes,
+    png_claiming,
+    to_uint8,
+)
 from tests.support.problems import assert_problem
 from tests.support.weights import TEST_SPEC
 
@@ -55,6 +64,17 @@ async def test_decompression_bomb_is_413_before_decoding(limited: Service) -> No
     response = await limited.client.post("/predict", content=bomb, headers={"content-type": "image/png"})
 
     assert_problem(response, 413, "image-too-large", "2000x2000", "10000")
+
+
+async def test_a_header_only_png_over_pillows_own_limit_gets_the_services_413_and_limit(
+    limited: Service,
+) -> None:
+    response = await limited.client.post(
+        "/predict", content=png_claiming(60000, 60000), headers={"content-type": "image/png"}
+    )
+
+    assert_problem(response, 413, "image-too-large", "60000x60000", "the limit is 10000.")
+    assert "Pillow" not in response.json()["detail"]
 
 
 async def test_dicom_claiming_too_many_pixels_is_413(limited: Service) -> None:
