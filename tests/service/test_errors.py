@@ -99,13 +99,20 @@ async def test_unrecognised_bytes_are_415(svc: Service) -> None:
     assert_problem(response, 415, "unsupported-media-type", "neither PNG, JPEG nor DICOM")
 
 
-@pytest.mark.parametrize("content_type", ["text/plain", "application/octet-stream", None])
+@pytest.mark.parametrize("content_type", ["text/plain", "application/json", None])
 async def test_raw_body_with_another_content_type_is_415(svc: Service, content_type: str | None) -> None:
     headers = {"content-type": content_type} if content_type else {}
 
     response = await svc.client.post("/predict", content=png_bytes(), headers=headers)
 
-    assert_problem(response, 415, "unsupported-media-type", "multipart/form-data", "image/png")
+    assert_problem(
+        response,
+        415,
+        "unsupported-media-type",
+        "multipart/form-data",
+        "image/png",
+        "application/octet-stream",
+    )
 
 
 async def test_compressed_dicom_without_an_installed_decoder_is_415_naming_the_plugins(svc: Service) -> None:

@@ -77,7 +77,13 @@ async def test_predict_documents_multipart_and_the_raw_body_alternatives(schema:
     body = schema["paths"]["/predict"]["post"]["requestBody"]
 
     assert body["required"] is True
-    assert set(body["content"]) == {"multipart/form-data", "image/png", "image/jpeg", "application/dicom"}
+    assert set(body["content"]) == {
+        "multipart/form-data",
+        "image/png",
+        "image/jpeg",
+        "application/dicom",
+        "application/octet-stream",
+    }
     form = body["content"]["multipart/form-data"]["schema"]
     assert form["required"] == ["file"]
     assert form["properties"]["file"]["format"] == "binary"
