@@ -1,5 +1,6 @@
-"""The documentation's reference tables, rendered from the code: settings from :class:`Settings`, log fields
-from :data:`service.logs.LOG_FIELDS`.
+"""The documentation's reference tables and examples, rendered from the code: settings from
+:class:`Settings`, log fields from :data:`service.logs.LOG_FIELDS`, the FHIR answer's example from
+:func:`service.negotiation.example_report`.
 
 ``python -m service.doctables`` rewrites each table in place, between its markers; a test fails when a
 committed table differs from what the code renders, so the docs cannot drift from the code.
@@ -7,6 +8,7 @@ committed table differs from what the code renders, so the docs cannot drift fro
 
 from __future__ import annotations
 
+import json
 import sys
 import typing
 from collections.abc import Callable
@@ -19,6 +21,7 @@ from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
 from service.logs import LOG_FIELDS
+from service.negotiation import example_report
 from service.settings import ENV_PREFIX, Settings
 
 REPO = Path(__file__).resolve().parents[1]
@@ -82,6 +85,24 @@ def log_fields_table() -> str:
     return "\n".join(rows)
 
 
+def compact_json(value: Any, indent: int = 0, width: int = 118) -> str:
+    """JSON with each object or array on one line when it fits in ``width`` columns, else one item a line."""
+    flat = json.dumps(value, ensure_ascii=False)
+    if len(flat) + indent <= width or not isinstance(value, dict | list) or not value:
+        return flat
+    pad = " " * (indent + 2)
+    if isinstance(value, dict):
+        items = [f"{pad}{json.dumps(k)}: {compact_json(v, indent + 2, width)}" for k, v in value.items()]
+        return "{\n" + ",\n".join(items) + "\n" + " " * indent + "}"
+    items = [pad + compact_json(item, indent + 2, width) for item in value]
+    return "[\n" + ",\n".join(items) + "\n" + " " * indent + "]"
+
+
+def fhir_example() -> str:
+    """The DiagnosticReport the OpenAPI document shows, as a JSON block."""
+    return f"```json\n{compact_json(example_report())}\n```"
+
+
 @dataclass(frozen=True)
 class Table:
     path: Path
@@ -119,6 +140,7 @@ class Table:
 TABLES: tuple[Table, ...] = (
     Table(REPO / "docs" / "settings.md", "settings table", settings_table),
     Table(REPO / "docs" / "api.md", "log fields table", log_fields_table),
+    Table(REPO / "docs" / "api.md", "FHIR example", fhir_example),
 )
 
 

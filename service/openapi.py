@@ -9,6 +9,7 @@ from fastapi import FastAPI
 
 from ml.classes import CLASSES
 from service.errors import DOCUMENTED_ERRORS, PROBLEM_MEDIA_TYPE, ServiceError
+from service.negotiation import fhir_openapi
 from service.schemas import Problem
 from service.upload import FILE_FIELD, RAW_BODY_TYPES
 
@@ -87,7 +88,9 @@ PREDICT_OPENAPI_EXTRA: dict[str, Any] = {
             },
             **{media_type: {"schema": _BINARY} for media_type in RAW_BODY_TYPES},
         },
-    }
+    },
+    # Merged into the 200 response FastAPI writes for the JSON answer: the other representation.
+    "responses": {"200": {"content": fhir_openapi()}},
 }
 
 

@@ -7,13 +7,14 @@ from functools import partial
 from typing import Annotated
 
 import anyio.to_thread
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query, Request, Response
 
 from ml.model.assessment import Assessment
 from service.auth import require_api_key
 from service.deps import DecodeLimiterDep, MetricsDep, PipelineDep, SettingsDep, WorkerDep
 from service.disconnect import unless_disconnected
 from service.errors import OutOfScopeError
+from service.negotiation import FhirDep
 from service.openapi import PREDICT_OPENAPI_EXTRA, problem_responses
 from service.runner import WorkItem
 from service.schemas import Assessment as AssessmentBody
@@ -32,7 +33,8 @@ router = APIRouter(tags=["inference"], dependencies=[Depends(require_api_key)])
         "most probable class, the calibrated probability of each class, an `assessment` of whether the "
         "answer can be trusted (out of scope, uncertain, and why) and, unless `gradcam=false`, a Grad-CAM "
         "heatmap of the predicted class blended over the image. With `CXR_REJECT_OUT_OF_SCOPE=true`, an "
-        "image out of scope gets a 422 `out-of-scope` problem instead."
+        "image out of scope gets a 422 `out-of-scope` problem instead. With `Accept: application/fhir+json` "
+        "the same answer comes as a FHIR R4 DiagnosticReport."
     ),
     responses=problem_responses(400, 401, 413, 415, 422, 500, 503, 504),
     openapi_extra=PREDICT_OPENAPI_EXTRA,
@@ -44,8 +46,9 @@ async def predict(
     settings: SettingsDep,
     metrics: MetricsDep,
     limiter: DecodeLimiterDep,
+    fhir: FhirDep,
     gradcam: Annotated[bool, Query(description="Include the Grad-CAM overlay (costs a few percent).")] = True,
-) -> PredictionResponse:
+) -> PredictionResponse | Response:
     deadline = time.monotonic() + settings.request_timeout_s
     with worker.admission.admit():
         body = await read_body(request, settings.max_body_bytes)
@@ -75,7 +78,7 @@ async def predict(
         overlay = GradCam(
             target=label, overlay_png_base64=rendered.png_base64, width=rendered.width, height=rendered.height
         )
-    return PredictionResponse(
+    answer = PredictionResponse(
         label=label,
         probabilities=dict(zip(classes, prediction.probabilities, strict=True)),
         gradcam=overlay,
@@ -83,6 +86,7 @@ async def predict(
         model=ModelRef(name=worker.metadata.name, version=worker.metadata.version, sha256=worker.sha256),
         request_id=request.state.request_id,
     )
+    return fhir.respond(answer) if fhir is not None else answer
 
 
 def _body(assessment: Assessment) -> AssessmentBody:

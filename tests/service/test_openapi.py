@@ -88,7 +88,10 @@ async def test_predict_documents_multipart_and_the_raw_body_alternatives(schema:
     assert form["required"] == ["file"]
     assert form["properties"]["file"]["format"] == "binary"
     parameters = schema["paths"]["/predict"]["post"]["parameters"]
-    assert [(p["name"], p["in"], p["schema"]["default"]) for p in parameters] == [("gradcam", "query", True)]
+    assert [(p["name"], p["in"], p["schema"].get("default")) for p in parameters] == [
+        ("gradcam", "query", True),
+        ("X-FHIR-Subject", "header", None),
+    ]
 
 
 async def test_readyz_documents_only_the_problems_it_can_answer(schema: dict[str, Any]) -> None:
