@@ -47,6 +47,9 @@ async def test_the_docs_page_names_no_other_host_and_every_asset_it_names_is_ser
 
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/html")
+    # The browser itself keeps the page on the service's origin (ReDoc's bundle names its vendor's CDN).
+    policy = response.headers["content-security-policy"]
+    assert "default-src 'self'" in policy and "img-src 'self' data:" in policy and "https:" not in policy
     urls = references(response.text)
     assert urls, "the page loads nothing"
     assert all(url.startswith("/") and not url.startswith("//") for url in urls), urls
