@@ -120,13 +120,13 @@ def validation_figures() -> str:
     (what ``GET /model`` answers)."""
     cpu = json.loads(CPU_EVALUATION.read_text())
     carried = WeightsMetadata.from_header(read_header(SHIPPED_WEIGHTS)).metrics["validation"]
+    cpu_recall, carried_recall = cpu["per_class"]["COVID"]["recall"], carried["per_class"]["COVID"]["recall"]
     text = (
-        f"On the {cpu['n']:,}-image validation split it reaches accuracy {cpu['accuracy']:.4f} and COVID recall "
-        f"{cpu['per_class']['COVID']['recall']:.4f}, in float32 on the CPU "
-        f"([`weights/validation/metrics.json`](weights/validation/metrics.json), the evaluation every comparison "
-        f"in these documents uses). `GET /model` answers {carried['accuracy']:.4f} and "
-        f"{carried['per_class']['COVID']['recall']:.4f}: the figures the weights file carries, measured in bf16 "
-        "on the GPU at the end of training."
+        f"On the {cpu['n']:,}-image validation split it reaches accuracy {cpu['accuracy']:.4f} and COVID "
+        f"recall {cpu_recall:.4f}, in float32 on the CPU ([`weights/validation/metrics.json`]"
+        "(weights/validation/metrics.json), the evaluation every comparison in these documents uses). "
+        f"`GET /model` answers {carried['accuracy']:.4f} and {carried_recall:.4f}: the figures the weights "
+        "file carries, measured in bf16 on the GPU at the end of training."
     )
     return textwrap.fill(text, width=110, break_long_words=False, break_on_hyphens=False)
 
