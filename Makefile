@@ -1,4 +1,6 @@
 # Two entry points for a fresh machine: `make serve` and `make test`. Both create .venv on first use.
+# `make serve` installs what serving needs and nothing more (ONNX Runtime, numpy, Pillow: no torch, no CUDA,
+# no dev tools); `make test` adds the rest (the dev extra, training, torch).
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -9,13 +11,20 @@ PORT ?= 8000
 
 .PHONY: serve test lint typecheck pytest clean
 
-$(BIN)/.installed: pyproject.toml
+$(BIN)/.created:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
+	touch $@
+
+$(BIN)/.serve-installed: pyproject.toml | $(BIN)/.created
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+$(BIN)/.installed: pyproject.toml | $(BIN)/.created
 	$(BIN)/pip install --quiet -e ".[dev]" $(TORCH_PINS)
 	touch $@
 
-serve: $(BIN)/.installed
+serve: $(BIN)/.serve-installed
 	$(BIN)/python -m service --host $(HOST) --port $(PORT)
 
 lint: $(BIN)/.installed

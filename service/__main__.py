@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from pydantic import TypeAdapter, ValidationError
 
 from service.logs import configure_logging
+from service.ports import PortUnavailableError, bind_port, check_port
 from service.processes import run_workers
 from service.settings import Port, SettingsError, settings_from_env
 
@@ -32,12 +33,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     configure_logging(settings.log_level)
+    # The port is taken (or checked) first: a busy one stops the service now, not after the model loads.
+    try:
+        if settings.workers > 1:
+            check_port(args.host, args.port)
+        else:
+            sock = bind_port(args.host, args.port)
+    except PortUnavailableError as exc:
+        print(exc, file=sys.stderr)
+        return 2
     if settings.workers > 1:
         return run_workers(settings, args.host, args.port)
     # Imported here: the parent of several workers never loads torch or the app.
     from service.server import serve
 
-    serve(settings, args.host, args.port)
+    serve(settings, args.host, sock.getsockname()[1], sock)
     return 0
 
 

@@ -22,6 +22,7 @@ from service.middleware import RequestContextMiddleware
 from service.openapi import DocumentedFastAPI
 from service.problems import install_error_handlers
 from service.routes import router
+from service.routes.docs import mount_docs
 from service.routes.web import mount_web
 from service.settings import Settings, settings_from_env
 from service.sites import SITE_HEADER, SiteMonitor
@@ -93,6 +94,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=_version(),
         description=DESCRIPTION,
         lifespan=lifespan,
+        docs_url=None,  # served by mount_docs, from the service's own copy of the assets
+        redoc_url=None,
         openapi_tags=[
             {"name": "inference", "description": "Classify an X-ray and explain the answer."},
             {"name": "operations", "description": "Health, readiness, metrics and the model card."},
@@ -113,5 +116,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
     app.include_router(router)
+    mount_docs(app)
     mount_web(app)
     return app

@@ -9,8 +9,9 @@ from fastapi import FastAPI
 
 from ml.classes import CLASSES
 from service.errors import DOCUMENTED_ERRORS, PROBLEM_MEDIA_TYPE, ServiceError
+from service.negotiation import fhir_openapi
 from service.schemas import Problem
-from service.upload import FILE_FIELD, RAW_IMAGE_TYPES
+from service.upload import FILE_FIELD, RAW_BODY_TYPES
 
 _CLASS_FIELDS: tuple[tuple[str, str], ...] = (("PredictionResponse", "label"), ("GradCam", "target"))
 """(schema, property) pairs whose value is one of the model's classes."""
@@ -70,8 +71,9 @@ PREDICT_OPENAPI_EXTRA: dict[str, Any] = {
         "required": True,
         "description": (
             f"The X-ray as a multipart form field `{FILE_FIELD}`, or the same bytes as the raw body with "
-            "Content-Type image/png, image/jpeg or application/dicom. The format is recognised from the "
-            "content itself; file names and declared types are ignored."
+            "Content-Type image/png, image/jpeg, application/dicom or application/octet-stream. The format "
+            "is recognised from the content itself; file names and declared types are ignored (a part "
+            "may declare any type, or none)."
         ),
         "content": {
             "multipart/form-data": {
@@ -82,11 +84,13 @@ PREDICT_OPENAPI_EXTRA: dict[str, Any] = {
                         FILE_FIELD: {**_BINARY, "description": "A PNG, JPEG or DICOM (Part 10) image."}
                     },
                 },
-                "encoding": {FILE_FIELD: {"contentType": ", ".join(RAW_IMAGE_TYPES)}},
+                "encoding": {FILE_FIELD: {"contentType": ", ".join(RAW_BODY_TYPES)}},
             },
-            **{media_type: {"schema": _BINARY} for media_type in RAW_IMAGE_TYPES},
+            **{media_type: {"schema": _BINARY} for media_type in RAW_BODY_TYPES},
         },
-    }
+    },
+    # Merged into the 200 response FastAPI writes for the JSON answer: the other representation.
+    "responses": {"200": {"content": fhir_openapi()}},
 }
 
 

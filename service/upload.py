@@ -30,6 +30,9 @@ if TYPE_CHECKING:
 FILE_FIELD: Final = "file"
 MULTIPART: Final = "multipart/form-data"
 RAW_IMAGE_TYPES: Final = ("image/png", "image/jpeg", "application/dicom")
+RAW_BODY_TYPES: Final = (*RAW_IMAGE_TYPES, "application/octet-stream")
+"""What a raw body may declare: an image type, or the generic binary type that many clients send by
+default. The kind is read from the bytes either way."""
 _MAX_PARTS: Final = 16
 ACCEPTED_KINDS: Final = frozenset({ImageKind.PNG, ImageKind.JPEG, ImageKind.DICOM})
 """What the API takes and documents; the decoder reads WebP and BMP too, for the training data."""
@@ -88,11 +91,11 @@ def extract_image(content_type: str | None, body: bytes) -> bytes:
     media = media_type.decode("latin-1")
     if media == MULTIPART:
         return _file_part(body, options.get(b"boundary"))
-    if media in RAW_IMAGE_TYPES:
+    if media in RAW_BODY_TYPES:
         return body
     raise UnsupportedMediaTypeError(
         f"{_describe(content_type, media)} Send {MULTIPART} with the image in a field named "
-        f"'{FILE_FIELD}', or the image itself with Content-Type {', '.join(RAW_IMAGE_TYPES)}."
+        f"'{FILE_FIELD}', or the image itself with Content-Type {', '.join(RAW_BODY_TYPES)}."
     )
 
 

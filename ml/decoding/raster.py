@@ -6,13 +6,22 @@ import io
 from typing import Final
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import BmpImagePlugin, Image, ImageFile, ImageOps, JpegImagePlugin, PngImagePlugin, WebPImagePlugin
 
 from ml.decoding.errors import DecodeError, TooManyPixelsError, UnreadableImageError, summarize
 from ml.model.checks import colour_fraction
 
 _SIXTEEN_BIT_MODES: Final = frozenset({"I;16", "I;16L", "I;16B", "I;16N", "I"})
 _ALPHA_MODES: Final = frozenset({"RGBA", "LA", "PA", "RGBa", "La"})
+_OPENERS: Final[dict[str, type[ImageFile.ImageFile]]] = {
+    "PNG": PngImagePlugin.PngImageFile,
+    "JPEG": JpegImagePlugin.JpegImageFile,
+    "WEBP": WebPImagePlugin.WebPImageFile,
+    "BMP": BmpImagePlugin.BmpImageFile,
+}
+"""Each format's reader: it parses the header only, and, unlike ``Image.open``, applies no pixel limit of
+Pillow's own (``Image.MAX_IMAGE_PIXELS``), which would refuse first, with its message and limit, whatever
+``max_pixels`` is. The limit here is ``max_pixels``, checked on the header before any pixel is decoded."""
 
 
 def decode_raster(
@@ -23,15 +32,13 @@ def decode_raster(
     ``pillow_format`` is Pillow's name for the format ("PNG").
     """
     try:
-        with Image.open(io.BytesIO(data), formats=[pillow_format]) as image:
+        with _OPENERS[pillow_format](io.BytesIO(data)) as image:
             TooManyPixelsError.check(image.width, image.height, max_pixels)
             # In place: an image with nothing to turn is not copied.
             ImageOps.exif_transpose(image, in_place=True)
             return _to_gray(image, measure_colour)
     except DecodeError:
         raise
-    except Image.DecompressionBombError as exc:
-        raise TooManyPixelsError(f"Pillow refused the image as a decompression bomb: {exc}") from exc
     except MemoryError:
         raise
     # Pillow reports malformed input with many exception types (OSError, SyntaxError, ValueError,

@@ -7,7 +7,7 @@ from functools import partial
 from typing import Annotated
 
 import anyio.to_thread
-from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
 
 from ml.model.assessment import Assessment
 from ml.model.monitor import WindowState
@@ -15,6 +15,7 @@ from service.auth import require_api_key
 from service.deps import DecodeLimiterDep, MetricsDep, PipelineDep, SettingsDep, SitesDep, WorkerDep
 from service.disconnect import unless_disconnected
 from service.errors import OutOfScopeError
+from service.negotiation import FhirDep
 from service.openapi import PREDICT_OPENAPI_EXTRA, problem_responses
 from service.runner import WorkItem
 from service.schemas import Assessment as AssessmentBody
@@ -36,7 +37,8 @@ router = APIRouter(tags=["inference"], dependencies=[Depends(require_api_key)])
         "heatmap of the predicted class blended over the image. With `CXR_REJECT_OUT_OF_SCOPE=true`, an "
         "image out of scope gets a 422 `out-of-scope` problem instead. Each answer is counted for a site "
         "(`X-CXR-Site`, else the API key, else `default`); while that site's recent films look unlike the "
-        "training hospitals', every answer for it carries `unfamiliar_source`."
+        "training hospitals', every answer for it carries `unfamiliar_source`. With "
+        "`Accept: application/fhir+json` the same answer comes as a FHIR R4 DiagnosticReport."
     ),
     responses=problem_responses(400, 401, 413, 415, 422, 500, 503, 504),
     openapi_extra=PREDICT_OPENAPI_EXTRA,
@@ -49,6 +51,7 @@ async def predict(
     metrics: MetricsDep,
     limiter: DecodeLimiterDep,
     sites: SitesDep,
+    fhir: FhirDep,
     gradcam: Annotated[bool, Query(description="Include the Grad-CAM overlay (costs a few percent).")] = True,
     site: Annotated[
         str | None,
@@ -60,7 +63,7 @@ async def predict(
             "it: the API key's identity when keys are configured, else one site `default`.",
         ),
     ] = None,
-) -> PredictionResponse:
+) -> PredictionResponse | Response:
     deadline = time.monotonic() + settings.request_timeout_s
     with worker.admission.admit():
         body = await read_body(request, settings.max_body_bytes)
@@ -91,7 +94,7 @@ async def predict(
         overlay = GradCam(
             target=label, overlay_png_base64=rendered.png_base64, width=rendered.width, height=rendered.height
         )
-    return PredictionResponse(
+    answer = PredictionResponse(
         label=label,
         probabilities=dict(zip(classes, prediction.probabilities, strict=True)),
         gradcam=overlay,
@@ -99,6 +102,7 @@ async def predict(
         model=ModelRef(name=worker.metadata.name, version=worker.metadata.version, sha256=worker.sha256),
         request_id=request.state.request_id,
     )
+    return fhir.respond(answer) if fhir is not None else answer
 
 
 def _body(assessment: Assessment, site: str, window: WindowState | None) -> AssessmentBody:

@@ -187,8 +187,30 @@
     return Object.prototype.hasOwnProperty.call(REASON_TEXT, code) ? REASON_TEXT[code] : String(code);
   }
 
-  function isDicomName(name) {
-    return /\.(dcm|dicom)$/i.test(name);
+  // What a file is, from its first bytes, as the server tells (ml/decoding): its name and the type the
+  // browser guesses from the name decide nothing.
+  function sniffKind(file) {
+    return file.slice(0, 132).arrayBuffer().then(
+      (buffer) => {
+        const bytes = new Uint8Array(buffer);
+        const startsWith = (magic, at) => magic.every((value, i) => bytes[at + i] === value);
+        if (startsWith([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a], 0)) return "png";
+        if (startsWith([0xff, 0xd8, 0xff], 0)) return "jpeg";
+        if (startsWith([0x44, 0x49, 0x43, 0x4d], 128)) return "dicom"; // "DICM" after the preamble
+        return "other";
+      },
+      () => "other"
+    );
+  }
+
+  function formatSize(bytes) {
+    if (bytes < 1024) {
+      return bytes + (bytes === 1 ? " byte" : " bytes");
+    }
+    if (bytes < 1024 * 1024) {
+      return Math.round(bytes / 1024) + " KB";
+    }
+    return (bytes / (1024 * 1024)).toFixed(1) + " MB";
   }
 
   function revoke(url) {
@@ -286,29 +308,40 @@
     el.download.disabled = true;
   }
 
+  // Resolves once the Original panel knows what to show, so that the result, when it comes, finds the
+  // preview (or its absence) settled.
   function showPreview(file) {
     revoke(state.previewUrl);
     state.previewUrl = null;
     el.original.hidden = true;
     el.original.removeAttribute("src");
     el.originalPlaceholder.hidden = false;
-    const browserImage = /^image\/(png|jpeg)$/.test(file.type) || /\.(png|jpe?g)$/i.test(file.name);
-    if (!browserImage || isDicomName(file.name) || file.type === "application/dicom") {
-      el.originalPlaceholder.textContent =
-        "Browsers cannot display DICOM files. The Grad-CAM panel shows the image as the server read it.";
-      return;
-    }
-    state.previewUrl = URL.createObjectURL(file);
-    el.original.onload = () => {
-      el.original.hidden = false;
-      el.originalPlaceholder.hidden = true;
-    };
-    el.original.onerror = () => {
-      el.original.hidden = true;
-      el.originalPlaceholder.hidden = false;
-      el.originalPlaceholder.textContent = "The browser cannot display this file.";
-    };
-    el.original.src = state.previewUrl;
+    el.originalPlaceholder.textContent = "Reading the file…";
+    return sniffKind(file).then((kind) => {
+      if (state.file !== file) {
+        return;
+      }
+      if (kind === "dicom") {
+        el.originalPlaceholder.textContent =
+          "Browsers cannot display DICOM files. The Grad-CAM panel shows the image as the server read it.";
+        return;
+      }
+      if (kind === "other") {
+        el.originalPlaceholder.textContent = "This file is not a PNG, JPEG or DICOM image: there is nothing to show.";
+        return;
+      }
+      state.previewUrl = URL.createObjectURL(file);
+      el.original.onload = () => {
+        el.original.hidden = false;
+        el.originalPlaceholder.hidden = true;
+      };
+      el.original.onerror = () => {
+        el.original.hidden = true;
+        el.originalPlaceholder.hidden = false;
+        el.originalPlaceholder.textContent = "The browser cannot display this file.";
+      };
+      el.original.src = state.previewUrl;
+    });
   }
 
   function chooseFile(file) {
@@ -316,13 +349,16 @@
       return;
     }
     state.file = file;
-    el.fileName.textContent = "Chosen: " + file.name + " (" + Math.max(1, Math.round(file.size / 1024)) + " KB)";
+    el.fileName.textContent = "Chosen: " + file.name + " (" + formatSize(file.size) + ")";
     el.fileName.hidden = false;
     el.analyse.disabled = false;
     clearError();
     resetResult();
-    showPreview(file);
-    analyse();
+    showPreview(file).then(() => {
+      if (state.file === file) {
+        analyse();
+      }
+    });
   }
 
   // ---- prediction ----------------------------------------------------------------------------

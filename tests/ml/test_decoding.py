@@ -28,7 +28,7 @@ from ml.decoding import (
     sniff,
     summarize,
 )
-from tests.support.images import dicom_bytes, encode, pattern, to_uint8
+from tests.support.images import dicom_bytes, encode, pattern, png_claiming, to_uint8
 
 LIMITS = DecodeLimits(max_pixels=10_000_000, min_side=8)
 SERVED = frozenset({ImageKind.PNG, ImageKind.JPEG, ImageKind.DICOM})
@@ -288,6 +288,23 @@ def test_dicom_without_pixel_data_is_rejected() -> None:
 def test_pixel_limit_is_checked_on_the_header_before_decoding() -> None:
     with pytest.raises(TooManyPixelsError, match="40x48"):
         decode(encode(Image.fromarray(GRAY8), "PNG"), DecodeLimits(max_pixels=1000, min_side=1))
+
+
+def test_a_header_over_pillows_own_limit_is_refused_with_the_decoders_message_and_limit() -> None:
+    data = png_claiming(60000, 60000)  # 3.6 gigapixels: 20 times Pillow's own error threshold
+    assert len(data) == 45
+
+    with pytest.raises(TooManyPixelsError) as refused:
+        decode(data, DecodeLimits(max_pixels=40_000_000, min_side=1))
+
+    assert refused.value.detail == "The image is 60000x60000 = 3600000000 pixels; the limit is 40000000."
+
+
+def test_a_limit_above_pillows_own_is_the_one_that_applies() -> None:
+    # 200 megapixels is over Pillow's threshold (about 179), under this limit: the header passes, and the
+    # missing pixel data is what fails.
+    with pytest.raises(UnreadableImageError, match="PNG data is truncated or corrupt"):
+        decode(png_claiming(20000, 10000), DecodeLimits(max_pixels=300_000_000, min_side=1))
 
 
 def test_minimum_side_applies_after_orientation() -> None:

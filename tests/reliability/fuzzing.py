@@ -33,7 +33,7 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from tests.support.images import dicom_bytes, jpeg_bytes, pattern, png_bytes, to_uint8
 
-UPLOAD_MEDIA_TYPES = ("image/png", "image/jpeg", "application/dicom")
+UPLOAD_MEDIA_TYPES = ("image/png", "image/jpeg", "application/dicom", "application/octet-stream")
 EXCLUDED_CHECKS = [positive_data_acceptance]
 
 

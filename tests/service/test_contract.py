@@ -20,6 +20,7 @@ from tests.support.images import (
     png_bytes,
     to_uint8,
 )
+from tests.support.problems import assert_problem
 from tests.support.weights import TEST_SPEC, TEST_TEMPERATURE
 
 pytestmark = pytest.mark.anyio
@@ -64,6 +65,41 @@ async def test_raw_body_is_accepted_for_each_image_type(
 
     assert response.status_code == 200, response.text
     assert response.json()["gradcam"] is not None
+
+
+@pytest.mark.parametrize("kind", ["png", "dicom"])
+async def test_a_raw_body_declared_as_generic_binary_is_read_by_its_bytes(svc: Service, kind: str) -> None:
+    payload = png_bytes() if kind == "png" else dicom_bytes(to_uint8(pattern()))
+
+    response = await svc.client.post(
+        "/predict", content=payload, headers={"content-type": "application/octet-stream"}
+    )
+
+    assert response.status_code == 200, response.text
+    assert response.json()["gradcam"] is not None
+
+
+async def test_generic_binary_that_is_not_an_accepted_image_is_415_by_its_bytes(svc: Service) -> None:
+    response = await svc.client.post(
+        "/predict", content=b"GIF89a" + b"\0" * 64, headers={"content-type": "application/octet-stream"}
+    )
+
+    assert_problem(response, 415, "unsupported-media-type", "neither PNG, JPEG nor DICOM")
+
+
+async def test_a_multipart_part_without_a_content_type_is_read_by_its_bytes(svc: Service) -> None:
+    boundary = "b0undary"
+    body = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="upload"\r\n\r\n'.encode()
+        + png_bytes()
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+
+    response = await svc.client.post(
+        "/predict", content=body, headers={"content-type": f"multipart/form-data; boundary={boundary}"}
+    )
+
+    assert response.status_code == 200, response.text
 
 
 async def test_format_is_recognised_by_content_not_by_declared_type_or_name(svc: Service) -> None:

@@ -16,7 +16,16 @@ from service.errors import ServiceError
 from service.pipeline import Pipeline
 from service.settings import Settings
 from tests.support.app import Service, serve
-from tests.support.images import dicom_bytes, encode, jpeg_bytes, multipart, pattern, png_bytes, to_uint8
+from tests.support.images import (
+    dicom_bytes,
+    encode,
+    jpeg_bytes,
+    multipart,
+    pattern,
+    png_bytes,
+    png_claiming,
+    to_uint8,
+)
 from tests.support.problems import assert_problem
 from tests.support.weights import TEST_SPEC
 
@@ -57,6 +66,17 @@ async def test_decompression_bomb_is_413_before_decoding(limited: Service) -> No
     assert_problem(response, 413, "image-too-large", "2000x2000", "10000")
 
 
+async def test_a_header_only_png_over_pillows_own_limit_gets_the_services_413_and_limit(
+    limited: Service,
+) -> None:
+    response = await limited.client.post(
+        "/predict", content=png_claiming(60000, 60000), headers={"content-type": "image/png"}
+    )
+
+    assert_problem(response, 413, "image-too-large", "60000x60000", "the limit is 10000.")
+    assert "Pillow" not in response.json()["detail"]
+
+
 async def test_dicom_claiming_too_many_pixels_is_413(limited: Service) -> None:
     data = dicom_bytes(np.zeros((4, 4), np.uint8), Rows=3000, Columns=3000)
 
@@ -79,13 +99,20 @@ async def test_unrecognised_bytes_are_415(svc: Service) -> None:
     assert_problem(response, 415, "unsupported-media-type", "neither PNG, JPEG nor DICOM")
 
 
-@pytest.mark.parametrize("content_type", ["text/plain", "application/octet-stream", None])
+@pytest.mark.parametrize("content_type", ["text/plain", "application/json", None])
 async def test_raw_body_with_another_content_type_is_415(svc: Service, content_type: str | None) -> None:
     headers = {"content-type": content_type} if content_type else {}
 
     response = await svc.client.post("/predict", content=png_bytes(), headers=headers)
 
-    assert_problem(response, 415, "unsupported-media-type", "multipart/form-data", "image/png")
+    assert_problem(
+        response,
+        415,
+        "unsupported-media-type",
+        "multipart/form-data",
+        "image/png",
+        "application/octet-stream",
+    )
 
 
 async def test_compressed_dicom_without_an_installed_decoder_is_415_naming_the_plugins(svc: Service) -> None:

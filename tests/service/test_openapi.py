@@ -77,13 +77,20 @@ async def test_predict_documents_multipart_and_the_raw_body_alternatives(schema:
     body = schema["paths"]["/predict"]["post"]["requestBody"]
 
     assert body["required"] is True
-    assert set(body["content"]) == {"multipart/form-data", "image/png", "image/jpeg", "application/dicom"}
+    assert set(body["content"]) == {
+        "multipart/form-data",
+        "image/png",
+        "image/jpeg",
+        "application/dicom",
+        "application/octet-stream",
+    }
     form = body["content"]["multipart/form-data"]["schema"]
     assert form["required"] == ["file"]
     assert form["properties"]["file"]["format"] == "binary"
     parameters = {p["name"]: p for p in schema["paths"]["/predict"]["post"]["parameters"]}
-    assert set(parameters) == {"gradcam", "X-CXR-Site"}
+    assert set(parameters) == {"gradcam", "X-FHIR-Subject", "X-CXR-Site"}
     assert (parameters["gradcam"]["in"], parameters["gradcam"]["schema"]["default"]) == ("query", True)
+    assert parameters["X-FHIR-Subject"]["in"] == "header"
     site = parameters["X-CXR-Site"]
     assert (site["in"], site["required"]) == ("header", False)
     assert {"type": "string", "pattern": "^[A-Za-z0-9._-]{1,64}$"} in site["schema"]["anyOf"]

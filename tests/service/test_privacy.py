@@ -37,6 +37,10 @@ def json_log() -> Iterator[io.StringIO]:
     client.setLevel(levels[1])
 
 
+def fhir(subject: str) -> dict[str, str]:
+    return {"accept": "application/fhir+json", "x-fhir-subject": subject}
+
+
 async def test_file_names_and_patient_fields_never_reach_the_logs(
     svc: Service, json_log: io.StringIO, caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]
 ) -> None:
@@ -64,9 +68,14 @@ async def test_file_names_and_patient_fields_never_reach_the_logs(
                 f"/predict?gradcam={MARKER}", files=multipart(png_bytes(), f"{MARKER}.png")
             ),
             await svc.client.get(f"/studies/{MARKER}/image.png"),
+            # The FHIR answer's subject: a patient reference, valid or not.
+            await svc.client.post(
+                "/predict", files=multipart(png_bytes()), headers=fhir(f"Patient/{MARKER}")
+            ),
+            await svc.client.post("/predict", files=multipart(png_bytes()), headers=fhir(f"{MARKER} Smith")),
         ]
 
-    assert [r.status_code for r in responses] == [200, 200, 200, 422, 422, 422, 404]
+    assert [r.status_code for r in responses] == [200, 200, 200, 422, 422, 422, 404, 200, 422]
     output = capfd.readouterr()
     records = "\n".join(f"{r.getMessage()} {r.__dict__}" for r in caplog.records)
     for where, text in {

@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from service.ports import PortUnavailableError, bind_port
 from tests.support.images import multipart, png_bytes
 
 REPO = Path(__file__).resolve().parents[2]
@@ -74,3 +75,36 @@ def test_python_m_service_serves_predictions_and_stops_cleanly_on_sigterm(weight
     assert [(a["status"], a["request_id"]) for a in access] == [(200, response.headers["x-request-id"])]
     assert "draining the inference queue" in messages
     assert "inference worker stopped" in messages
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_a_port_in_use_stops_python_m_service_before_the_model_loads_naming_the_setting(
+    tmp_path: Path, workers: str
+) -> None:
+    absent = tmp_path / "absent.safetensors"
+    env = {**os.environ, "CXR_WEIGHTS_PATH": str(absent), "CXR_WORKERS": workers}
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+
+        done = subprocess.run(
+            [sys.executable, "-m", "service", "--port", str(port)],
+            cwd=REPO,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    assert done.returncode == 2, done.stderr
+    assert f"cannot serve on 127.0.0.1:{port}: the port is already in use" in done.stderr
+    assert "--port, CXR_PORT or `make serve PORT=...`" in done.stderr
+    # Nothing was loaded: the missing weights file would have been the error otherwise.
+    assert absent.name not in done.stdout + done.stderr
+
+
+def test_an_address_that_cannot_be_bound_names_the_host_setting() -> None:
+    # 192.0.2.1 is reserved for documentation: no interface of this machine has it.
+    with pytest.raises(PortUnavailableError, match=r"^cannot serve on 192\.0\.2\.1:8000: .*CXR_HOST"):
+        bind_port("192.0.2.1", 8000)

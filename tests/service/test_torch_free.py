@@ -87,6 +87,28 @@ def test_with_torch_unimportable_the_service_starts_and_answers_predict(weights_
 
 
 @pytest.mark.slow
+def test_with_torch_installed_a_cpu_service_never_imports_it(weights_path: Path) -> None:
+    assert torch.__version__  # installed here, and importable
+    env = {"CXR_WEIGHTS_PATH": str(weights_path), "CXR_DEVICE": "auto", "TEST_PNG": png_bytes(80, 64).hex()}
+    code = "import ml.device, sys\nml.device.nvidia_gpu_present = lambda: False\n" + textwrap.dedent(SERVE)
+
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+    assert done.returncode == 0, done.stderr[-3000:]
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    assert out["status"] == 200
+    assert out["model"]["device"] == "cpu"
+    assert out["torch_loaded"] == []
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("setting", "value", "message"),
     [

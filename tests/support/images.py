@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import io
+import struct
+import zlib
 from typing import Any
 
 import numpy as np
@@ -38,6 +40,18 @@ def encode(image: Image.Image, fmt: str, **options: Any) -> bytes:
 
 def png_bytes(height: int = 64, width: int = 64, seed: int = 0) -> bytes:
     return encode(Image.fromarray(to_uint8(pattern(height, width, seed))), "PNG")
+
+
+def png_claiming(width: int, height: int) -> bytes:
+    """A 45-byte PNG: the signature, a header claiming ``width`` x ``height`` 8-bit gray pixels, and an
+    empty image data chunk; no pixel at all."""
+
+    def chunk(kind: bytes, payload: bytes) -> bytes:
+        crc = zlib.crc32(kind + payload)
+        return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", crc)
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", b"")
 
 
 def jpeg_bytes(height: int = 64, width: int = 64, seed: int = 0, **options: Any) -> bytes:
