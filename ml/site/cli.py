@@ -22,6 +22,8 @@ from ml.engine.names import AUTO, CHOICES
 DEFAULT_WEIGHTS: Final = Path("weights/cxr-paper-cnn.safetensors")
 """The service's default ``CXR_WEIGHTS_PATH``."""
 DEFAULT_OUT: Final = Path("site-validation")
+REPORT_PACKAGES: Final = frozenset({"matplotlib", "tqdm"})
+"""What the report needs beyond serving: the ``report`` extra."""
 HELP: Final = "run a site's own films as the service would and report whether the model holds up on them"
 DESCRIPTION: Final = (
     "Runs a folder of a site's own films exactly as the service answers them, as one site sending them "
@@ -94,6 +96,10 @@ def main(argv: list[str] | None = None) -> int:
         headline = validate(args, command)
     except (SiteInputError, WeightsError, EngineError) as exc:
         parser.error(str(exc))
+    except ModuleNotFoundError as exc:
+        if exc.name not in REPORT_PACKAGES:
+            raise
+        parser.error(f"the report needs {exc.name}, from the report extra: pip install 'cxr-service[report]'")
     print(headline)
     print(f"report: {args.out / 'report.md'}")
     return 0

@@ -353,3 +353,22 @@ def test_the_default_path_runs_with_torch_unimportable(familiar_weights: Path, t
     assert done.returncode == 0, done.stderr[-3000:]
     assert "torch loaded: []" in done.stdout
     assert (tmp_path / "out" / "report.md").is_file()
+
+
+def test_without_the_report_extra_it_says_what_to_install(familiar_weights: Path, tmp_path: Path) -> None:
+    site = write_site(tmp_path / "site")
+    code = f"""
+    import sys
+    sys.modules["matplotlib"] = None  # as in a serving install without the report extra
+    from ml.__main__ import run
+    run(["validate-site", {str(site)!r}, "--weights", {str(familiar_weights)!r}, "--out",
+         {str(tmp_path / "out")!r}, "--no-progress"])
+    """
+
+    done = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+
+    assert done.returncode == 2
+    assert "pip install 'cxr-service[report]'" in done.stderr
+    assert "Traceback" not in done.stderr
