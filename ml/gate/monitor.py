@@ -37,6 +37,10 @@ from ml.model.monitor import Familiarity, MonitorConfig
 logger = logging.getLogger(__name__)
 
 
+class TooFewReferenceAnswersError(ValueError):
+    """The reference half holds fewer in-scope answers than one window."""
+
+
 @dataclass(frozen=True)
 class MonitorTargets:
     window: int = 16
@@ -130,6 +134,10 @@ def fit_monitor(
     """The reference and the thresholds (module docstring) from the reference half's answers."""
     targets = targets or MonitorTargets()
     keep = answers.in_scope
+    if keep.sum() < targets.window:
+        raise TooFewReferenceAnswersError(
+            f"{int(keep.sum())} in-scope reference answers, fewer than one window of {targets.window}"
+        )
     familiarity = Familiarity.fit(
         answers.predicted[keep], answers.distance[keep], answers.confidence[keep], classes
     )
@@ -138,8 +146,6 @@ def fit_monitor(
         familiarity, answers.predicted[keep], answers.distance[keep], answers.confidence[keep]
     )
     manifest, random = familiar_windows(scores, answers, targets)
-    if not len(manifest) or not len(random):
-        raise ValueError(f"fewer in-scope reference answers than one window of {targets.window}")
     # Each order on its own: pooled, the far more numerous random windows would drown the manifest's.
     alarm_below = min(float(np.quantile(w, targets.alarm_quantile)) for w in (manifest, random))
     clear_above = max(alarm_below, float(np.quantile(random, targets.clear_quantile)))

@@ -2,7 +2,8 @@
 
 The input is a run's ``model.safetensors``, a released file or a training checkpoint
 (``*.ckpt.safetensors``). With ``--data`` (and the run's ``--split``), export also fits the file's input
-assessment (:mod:`ml.gate.fit`), so every model carries a gate fitted to itself. Without it, a gate already
+assessment (:mod:`ml.gate.fit`) and its source-shift monitor (:mod:`ml.gate.monitor`), so every model
+carries a gate fitted to itself. Without it, a gate already
 in the input is kept; a file with none is served with every answer marked uncertain (``gate_unavailable``).
 With ``--int8 DATA`` (and ``--split``) it also calibrates the CPU engine's int8 model
 (:mod:`ml.release.int8`);
@@ -106,7 +107,10 @@ def main(
 
 
 def _fit_gate(weights: LoadedWeights, source: GateSource) -> Gate:
+    """The input assessment fitted to ``weights``, with its source-shift monitor where the validation side
+    holds enough images for one."""
     from ml.gate.fit import fit_gate
+    from ml.gate.monitor import TooFewReferenceAnswersError, with_monitor
 
     assert source.data is not None
     scope = None
@@ -116,4 +120,9 @@ def _fit_gate(weights: LoadedWeights, source: GateSource) -> Gate:
             raise SystemExit(f"--scope-from {source.scope_from} carries no gate")
         scope = donor.scope
     config = ScopeTrainConfig(epochs=source.scope_epochs, per_maker=source.scope_per_kind)
-    return fit_gate(weights, source.data, source.split, config, scope_from=scope).gate
+    gate = fit_gate(weights, source.data, source.split, config, scope_from=scope).gate
+    try:
+        return with_monitor(replace(weights, gate=gate), source.data, source.split)
+    except TooFewReferenceAnswersError as exc:
+        logger.warning("the file carries no source-shift monitor: %s", exc)
+        return gate

@@ -10,6 +10,7 @@ import pytest
 from safetensors.numpy import load_file, save_file
 
 from ml.engine.gate import ServingGate
+from ml.gate import monitor as monitor_fit
 from ml.gate.monitor import MonitorTargets, ReferenceAnswers, fit_monitor, leave_one_out, window_means
 from ml.model import load_weights
 from ml.model.monitor import Familiarity, MonitorConfig, SourceWindow
@@ -175,3 +176,25 @@ def test_an_alarmed_test_monitor_fires_on_the_fourth_answer() -> None:
     window = SourceWindow(ALARMED)
 
     assert [window.observe(0.5).alarm for _ in range(5)] == [False, False, False, True, True]
+
+
+def test_with_monitor_adds_a_fitted_monitor_to_the_gate_and_keeps_the_rest(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    weights = load_weights(write_random_weights(tmp_path / "w.safetensors", gate=random_gate(monitor=None)))
+    reference = _reference(np.random.default_rng(2))
+    monkeypatch.setattr(monitor_fit, "split_sides", lambda data, split: ([], ([], [])))
+    monkeypatch.setattr(monitor_fit, "reference_answers", lambda weights, samples: reference)
+
+    gate = monitor_fit.with_monitor(weights, tmp_path, None)
+
+    assert weights.gate is not None and gate.config.monitor is not None and gate.familiarity is not None
+    assert gate.config.thresholds == weights.gate.config.thresholds and gate.scope is weights.gate.scope
+    assert gate.config.monitor.fitted["reference_answers"] == int(reference.in_scope.sum())
+
+
+def test_fewer_reference_answers_than_a_window_fit_no_monitor() -> None:
+    answers = _reference(np.random.default_rng(3), n=15)
+
+    with pytest.raises(monitor_fit.TooFewReferenceAnswersError, match="fewer than one window of 16"):
+        fit_monitor(replace(answers, in_scope=np.ones(15, dtype=bool)), classes=3)
