@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Final
 
 import numpy as np
+from isal import isal_zlib
 
 from ml.preprocess_spec import CropBox, CropGeometry
 from ml.preprocessing_np import resize
@@ -142,17 +143,18 @@ def render_overlay(canvas: OverlayCanvas, cam: np.ndarray) -> RenderedOverlay:
 
 
 def _png_chunk(kind: bytes, data: bytes) -> bytes:
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(data, zlib.crc32(kind)))
 
 
 def encode_png_rgb(rgb: np.ndarray) -> bytes:
     """``[height, width, 3]`` uint8 -> PNG bytes, built for speed: the encode was the request path's largest
     cost after the model.
 
-    Every row uses the "Up" filter (the difference to the row above, vectorised) and deflate at level 1
-    (its fastest) with the run-length strategy: about 2.2x faster than Pillow at level 1 (which tries every
-    filter on every row), and about 10% larger. Huffman coding alone was no faster on X-ray overlays and
-    5% larger.
+    Every row uses the "Up" filter (the difference to the row above, vectorised), and the deflate stream
+    is ISA-L's at level 1 (``isal``): a standard zlib stream, any PNG decoder reads it. On the benchmark's
+    X-ray overlays it is about 3x faster than zlib's own fastest level with the run-length strategy (which
+    this used before) and 3% smaller; Pillow at level 1, which tries every filter on every row, is slower
+    still. Huffman coding alone, no filter, or the "Sub" filter were each larger and no faster.
     """
     height, width, _ = rgb.shape
     rows = rgb.reshape(height, width * 3)
@@ -160,7 +162,6 @@ def encode_png_rgb(rgb: np.ndarray) -> bytes:
     filtered[:, 0] = 2  # filter type "Up"; the first row's "above" is zeros
     filtered[0, 1:] = rows[0]
     np.subtract(rows[1:], rows[:-1], out=filtered[1:, 1:])  # modulo 256, as PNG defines it
-    deflate = zlib.compressobj(1, zlib.DEFLATED, 15, 9, zlib.Z_RLE)
-    idat = deflate.compress(filtered.tobytes()) + deflate.flush()
+    idat = isal_zlib.compress(filtered.data, 1)
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)  # 8-bit RGB, no interlace
     return _PNG_SIGNATURE + _png_chunk(b"IHDR", header) + _png_chunk(b"IDAT", idat) + _png_chunk(b"IEND", b"")
