@@ -8,6 +8,9 @@ the service's largest. No HTTP, no decoding, no overlay: the best of these is wh
 if its request path cost nothing, so end to end / this limit is the share the request path leaves.
 
 ``python -m bench.runner_limit [--weights FILE] [--engine auto|onnxruntime|...] [--seconds 2]``
+
+``--without-gate`` also times the same runner without its input assessment, each batch size of the two
+measured in turn so that both see the same machine: what the assessment costs per image.
 """
 
 from __future__ import annotations
@@ -153,6 +156,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--seconds", type=float, default=2.0, help="per batch size")
     parser.add_argument("--images", type=int, default=24)
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA_DIR, help="X-rays, when present")
+    parser.add_argument("--without-gate", action="store_true", help="also without the input assessment")
     args = parser.parse_args(argv)
     settings = Settings(
         weights_path=args.weights, device="cpu", engine=args.engine, max_batch_size=args.max_batch_size
@@ -160,9 +164,20 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     pngs, source = load_pngs(args.images, args.data)
     print(f"inputs: {source}")
     runner, items = build(settings, make_bodies(pngs))
-    limit = measure_runner(runner, items, range(1, args.max_batch_size + 1), args.seconds)
-    print_table(limit)
-    return limit
+    sizes = range(1, args.max_batch_size + 1)
+    if not args.without_gate:
+        limit = measure_runner(runner, items, sizes, args.seconds)
+        print_table(limit)
+        return limit
+    ungated = ModelRunner(runner.metadata, runner.engine, None)
+    both = [
+        (measure(runner, items, b, args.seconds), measure(ungated, items, b, args.seconds)) for b in sizes
+    ]
+    print(f"{'batch':>5} {'with gate ms/image':>19} {'without ms/image':>17} {'the gate costs ms':>18}")
+    for gated, plain in both:
+        with_ms, without_ms = 1000 / gated["images_per_s"], 1000 / plain["images_per_s"]
+        print(f"{gated['batch']:>5} {with_ms:>19.2f} {without_ms:>17.2f} {with_ms - without_ms:>18.2f}")
+    return {"engine": str(runner.engine.name), "rows": [gated for gated, _ in both]}
 
 
 if __name__ == "__main__":
