@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from bench.ceiling import ceiling_table, run_ceiling, scaling_text
+from bench.cpu_split import py_spy
 from bench.drive import main as drive_main
 from bench.e2e import Scenario, measure, run_scenario, start_service
 from bench.inputs import load_pngs
@@ -45,6 +46,8 @@ def test_a_few_requests_give_a_complete_row(service: LiveServer, gradcam: bool) 
     assert not math.isnan(row.foreign_cpu_percent)
     assert 1 <= row.model.batches <= 3
     assert 1 <= row.model.mean_batch <= 2
+    if py_spy() is not None:  # the dev extra's: it names the threads, so the CPU splits
+        assert row.cpu.model_ms >= 0 and row.cpu.request_path_ms >= 0
 
 
 def test_refused_requests_are_counted_as_errors(service: LiveServer) -> None:
