@@ -7,6 +7,7 @@ import secrets
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 from bench.cpu_split import UNSPLIT, CpuSplit, merge, name_threads, snapshot
@@ -20,12 +21,18 @@ from harness.load import Body
 
 
 def start_service(
-    settings: Mapping[str, str], startup_timeout_s: float = 120.0, module: str = "service"
+    settings: Mapping[str, str],
+    startup_timeout_s: float = 120.0,
+    module: str = "service",
+    tree: Path | None = None,
 ) -> LiveServer:
     """``python -m service`` as production runs it: the defaults, ``settings`` and an API key, which the load
-    generator sends. Use it as a context manager: it starts, waits for /readyz, and stops."""
+    generator sends; from ``tree``, another checkout, when given. Use it as a context manager: it starts,
+    waits for /readyz, and stops."""
     key = secrets.token_urlsafe(24)
-    return LiveServer({**settings, "api_keys": [key]}, startup_timeout_s=startup_timeout_s, module=module)
+    return LiveServer(
+        {**settings, "api_keys": [key]}, startup_timeout_s=startup_timeout_s, module=module, tree=tree
+    )
 
 
 @dataclass(frozen=True)
