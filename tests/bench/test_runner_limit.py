@@ -17,6 +17,7 @@ from bench.inputs import load_pngs
 from bench.loadgen import make_bodies
 from bench.report import attach_runner_limit, concurrency_targets, targets_text
 from bench.runner_limit import bracket, bracket_text, build, limit_of, measure_runner
+from bench.runner_limit import main as runner_limit_main
 from bench.scrape import model_side, parse_series
 from bench.stats import LatencySummary
 from service.settings import Settings
@@ -116,3 +117,16 @@ def test_the_runner_is_timed_as_the_service_builds_it_at_every_batch_size(tmp_pa
     assert all(
         r["images_per_s"] > 0 and r["iterations"] >= 3 and r["cpu_ms_per_image"] >= 0 for r in limit["rows"]
     )
+
+
+def test_the_runner_is_timed_with_and_without_its_input_assessment(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    weights = write_random_weights(tmp_path / "tiny.safetensors")
+    args = ["--weights", str(weights), "--data", "/nonexistent", "--images", "2", "--max-batch-size", "2"]
+
+    limit = runner_limit_main([*args, "--seconds", "0.05", "--without-gate"])
+
+    assert [r["batch"] for r in limit["rows"]] == [1, 2]
+    out = capsys.readouterr().out
+    assert "the gate costs ms" in out and out.count("\n") >= 4
