@@ -7,8 +7,10 @@ import secrets
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
+from bench.cpu_split import UNSPLIT, CpuSplit, merge, name_threads, snapshot
 from bench.loadgen import LoadResult, LoadSpec, StartGate, run_load_processes
 from bench.quiet import QuietPolicy, measure_quietly
 from bench.resources import RssWatcher, cpu_snapshot, family_usage, foreign_percent
@@ -19,12 +21,18 @@ from harness.load import Body
 
 
 def start_service(
-    settings: Mapping[str, str], startup_timeout_s: float = 120.0, module: str = "service"
+    settings: Mapping[str, str],
+    startup_timeout_s: float = 120.0,
+    module: str = "service",
+    tree: Path | None = None,
 ) -> LiveServer:
     """``python -m service`` as production runs it: the defaults, ``settings`` and an API key, which the load
-    generator sends. Use it as a context manager: it starts, waits for /readyz, and stops."""
+    generator sends; from ``tree``, another checkout, when given. Use it as a context manager: it starts,
+    waits for /readyz, and stops."""
     key = secrets.token_urlsafe(24)
-    return LiveServer({**settings, "api_keys": [key]}, startup_timeout_s=startup_timeout_s, module=module)
+    return LiveServer(
+        {**settings, "api_keys": [key]}, startup_timeout_s=startup_timeout_s, module=module, tree=tree
+    )
 
 
 @dataclass(frozen=True)
@@ -63,8 +71,14 @@ class Row:
     foreign_cpu_percent: float
     """Other processes' CPU on the machine during the run (100 = one core): near 0 for a clean figure."""
     model: ModelSide
+    cpu: CpuSplit = UNSPLIT
+    """The service's CPU per request: its model side and its request path (:mod:`bench.cpu_split`)."""
     limit_images_per_s: float = float("nan")
     ratio_to_limit: float = float("nan")
+    """To torch eager's limit (:mod:`bench.model_limit`)."""
+    runner_limit_images_per_s: float = float("nan")
+    ratio_to_runner: float = float("nan")
+    """To the service's own model side's limit (:mod:`bench.runner_limit`)."""
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -95,7 +109,9 @@ def measure(
         while not gate.warm.wait(0.05):
             if not load.is_alive():
                 raise RuntimeError("the load generator ended before its warm-up did")
+        threads = name_threads(service.pid) if scenario.metrics else None
         before_metrics = _scrape(service, scenario)
+        split_before = snapshot(threads) if threads else None
         before = family_usage(service.pid)
         machine_before = cpu_snapshot((service.pid, os.getpid()))
         with RssWatcher(service.pid) as rss:
@@ -109,6 +125,11 @@ def measure(
     if not outcome:
         raise RuntimeError("the load generator failed; see above")
     result = outcome[0]
+    cpu = UNSPLIT
+    if threads and split_before:
+        split_after = snapshot(threads)  # before naming again: py-spy pauses the process
+        merge(threads, name_threads(service.pid))
+        cpu = CpuSplit.of(split_before, split_after, threads, result.ok)
     wall = result.elapsed_s
     return Row(
         scenario=scenario.name,
@@ -126,6 +147,7 @@ def measure(
         model=model_side(before_metrics, after_metrics, wall)
         if after_metrics and before_metrics
         else UNKNOWN,
+        cpu=cpu,
     )
 
 

@@ -17,7 +17,7 @@ import sys
 
 import numpy as np
 
-from ml.model.gate import Assessment
+from ml.model.assessment import Assessment
 from service.__main__ import main
 from service.runner import Answer, ModelRunner, WorkItem
 

@@ -47,15 +47,24 @@ class LiveServer:
     file, kept until :meth:`stop`: reading it costs the caller nothing while a load runs."""
 
     def __init__(
-        self, settings: Mapping[str, Any], *, startup_timeout_s: float = 180.0, module: str = "service"
+        self,
+        settings: Mapping[str, Any],
+        *,
+        startup_timeout_s: float = 180.0,
+        module: str = "service",
+        tree: Path | None = None,
     ) -> None:
+        """``tree``: another checkout to run the service from (the benchmark's A/B), else this one."""
         self.settings = dict(settings)
         self.module = module
+        self.tree = tree or REPO
         self.port = free_port()
         self.url = f"http://{HOST}:{self.port}"
         self._startup_timeout_s = startup_timeout_s
         base = {name: value for name, value in os.environ.items() if not name.startswith("CXR_")}
         self._env = {**base, **settings_env(self.settings), "PYTHONUNBUFFERED": "1"}
+        if tree is not None:
+            self._env["PYTHONPATH"] = str(tree)
         self._dir = tempfile.TemporaryDirectory(prefix="cxr-live-")
         self._log_path = Path(self._dir.name) / "service.log"
         self.process: subprocess.Popen[bytes] | None = None
@@ -70,7 +79,7 @@ class LiveServer:
         with self._log_path.open("wb") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", self.module, "--host", HOST, "--port", str(self.port)],
-                cwd=REPO,
+                cwd=self.tree,
                 env=self._env,
                 stdout=log,
                 stderr=subprocess.STDOUT,

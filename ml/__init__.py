@@ -1,4 +1,5 @@
-"""Offline side of the project: data, the paper's CNN, training, evaluation and export.
+"""Offline side of the project: data, the paper's CNN, training, evaluation, export and the studies that
+chose its settings (:mod:`ml.studies`).
 
 The service imports only :mod:`ml.model`, :mod:`ml.engine`, :mod:`ml.decoding`, :mod:`ml.preprocess_spec`,
 :mod:`ml.preprocessing_np`, :mod:`ml.classes` and :mod:`ml.device` from here: the same decoder,

@@ -39,7 +39,8 @@ class GradCam(BaseModel):
     target: str = Field(description="The class the heatmap explains: the predicted one.")
     overlay_png_base64: str = Field(
         description="PNG, base64: the heatmap (jet colours) blended over the image as sent, aspect kept. "
-        "Only the centre crop the model saw is coloured."
+        "Only the centre crop the model saw is coloured; a thin dashed white-and-black line just outside it "
+        "marks where that crop ends."
     )
     width: int = Field(description="Overlay width in pixels.")
     height: int = Field(

@@ -3,7 +3,7 @@ tensors and its :class:`~ml.model.int8.Int8Calibration`.
 
 QDQ means the graph stays a float graph with QuantizeLinear/DequantizeLinear pairs marking where values are
 rounded to 8 bits; ONNX Runtime fuses each ``DequantizeLinear -> Conv -> QuantizeLinear`` into an integer
-convolution. The choices are those of ONNX Runtime's own ``quantize_static`` (``bench.int8_probe``
+convolution. The choices are those of ONNX Runtime's own ``quantize_static`` (``ml.studies.int8_probe``
 compares the two):
 
 - activations after each ReLU (and the max-pooling after it) in uint8, zero point 0, scale = the

@@ -1,7 +1,7 @@
 """Calibrating the CPU engine's int8 model (:class:`~ml.model.int8.Int8Calibration`).
 
 ``python -m ml export ... --int8 DATA --split SPLIT`` stores the calibration in the weights file;
-``python -m bench.int8_probe`` measures how often the int8 model's labels agree with fp32's.
+``python -m ml.studies.int8_probe`` measures how often the int8 model's labels agree with fp32's.
 
 The calibration images are the validation side's ``select`` half (:func:`ml.data.validation_halves`;
 the ``assess`` half is left to measure the agreement on): each one clean, and every eighth one under each

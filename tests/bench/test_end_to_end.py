@@ -9,10 +9,12 @@ from pathlib import Path
 import pytest
 
 from bench.ceiling import ceiling_table, run_ceiling, scaling_text
+from bench.cpu_split import py_spy
 from bench.drive import main as drive_main
 from bench.e2e import Scenario, measure, run_scenario, start_service
 from bench.inputs import load_pngs
 from bench.loadgen import LoadSpec, StartGate, make_bodies, run_load_processes
+from bench.paired import main as paired_main
 from harness.live import LiveServer
 from tests.support.weights import write_random_weights
 
@@ -45,6 +47,8 @@ def test_a_few_requests_give_a_complete_row(service: LiveServer, gradcam: bool) 
     assert not math.isnan(row.foreign_cpu_percent)
     assert 1 <= row.model.batches <= 3
     assert 1 <= row.model.mean_batch <= 2
+    if py_spy() is not None:  # the dev extra's: it names the threads, so the CPU splits
+        assert row.cpu.model_ms >= 0 and row.cpu.request_path_ms >= 0
 
 
 def test_refused_requests_are_counted_as_errors(service: LiveServer) -> None:
@@ -123,3 +127,31 @@ def test_driving_a_running_server_prints_its_throughput_and_memory(
     out = capsys.readouterr().out
     assert "errors 0" in out and "req/s" in out
     assert "VmHWM" in out and "RssAnon" in out
+
+
+def test_two_services_are_driven_in_turn_and_compared(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    weights = write_random_weights(tmp_path / "tiny.safetensors")
+    tree = str(Path(__file__).resolve().parents[2])  # A from an explicit checkout: this one
+
+    a_side = ["--a-tree", tree, "--b-setting", "torch_threads=1", "--weights", str(weights)]
+    load = [
+        "--data",
+        "/nonexistent",
+        "--images",
+        "2",
+        "--concurrency",
+        "2",
+        "--seconds",
+        "0.3",
+        "--rounds",
+        "2",
+    ]
+
+    drives = paired_main([*a_side, *load])
+
+    assert [len(drives["A"]), len(drives["B"])] == [2, 2]
+    assert all(d.throughput > 0 and d.errors == 0 for side in drives.values() for d in side)
+    out = capsys.readouterr().out
+    assert "round 1 B" in out and "B / A: median" in out and "'torch_threads': '1'" in out

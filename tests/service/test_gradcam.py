@@ -17,7 +17,15 @@ from ml.gradcam import GradCamResult, predict_with_cam
 from ml.model import PaperCNN
 from ml.preprocess_spec import crop_geometry
 from ml.preprocessing import PreprocessSpec, center_crop, resize_shorter
-from service.overlay import encode_png_rgb, jet, make_canvas, overlay_size, project_cam, render_overlay
+from service.overlay import (
+    encode_png_rgb,
+    jet,
+    make_canvas,
+    outline_crop,
+    overlay_size,
+    project_cam,
+    render_overlay,
+)
 from tests.support.images import pattern
 from tests.support.weights import random_model
 
@@ -122,6 +130,48 @@ def test_pixels_outside_the_crop_stay_gray_and_inside_are_coloured() -> None:
     assert np.all(rgb[:, : int(box.left) - 1, 0] == rgb[:, : int(box.left) - 1, 2])  # gray
     centre = rgb[int(box.top) + 1 : int(box.top + box.height) - 1, width // 2]
     assert np.all(centre[:, 0] > centre[:, 2] + 50)  # hot: red over blue
+
+
+def coloured_columns_and_rows(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Where the heat map is: pixels whose channels differ (the outline and the plain image are gray)."""
+    coloured = (rgb[..., 0] != rgb[..., 2]) | (rgb[..., 1] != rgb[..., 2])
+    return np.flatnonzero(coloured.any(axis=0)), np.flatnonzero(coloured.any(axis=1))
+
+
+def is_dash(pixels: np.ndarray) -> bool:
+    """Only the outline's white and black, and both of them."""
+    values = {tuple(p) for p in pixels.reshape(-1, 3).tolist()}
+    return values == {(255, 255, 255), (0, 0, 0)}
+
+
+def test_a_dashed_line_marks_where_the_crop_ends_and_the_heat_map_is_untouched() -> None:
+    height, width = 64, 160  # wide: the crop spans the full height and leaves strips left and right
+    image = np.full((height, width), 0.5, np.float32)
+    canvas = make_canvas(image, crop_geometry(height, width, SPEC), max_side=4096)
+    cam = np.random.default_rng(3).random((8, 8)).astype(np.float32)
+
+    rgb = decode_png(render_overlay(canvas, cam).png_base64)
+
+    cols, rows = coloured_columns_and_rows(rgb)
+    top, bottom, left, right = rows[0] - 1, rows[-1] + 1, cols[0] - 1, cols[-1] + 1
+    assert is_dash(rgb[top : bottom + 1, left]) and is_dash(rgb[top : bottom + 1, right])
+    assert is_dash(rgb[top, left : right + 1]) and is_dash(rgb[bottom, left : right + 1])
+    assert np.all(rgb[:, : left - 1] == 128) and np.all(rgb[:, right + 2 :] == 128)  # the plain strips
+    heat, _ = project_cam(cam, canvas.box, height, width)
+    inside = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
+    levels = np.rint(heat[inside] * 255).astype(np.int16)
+    red = rgb[inside][..., 0].astype(np.int16)
+    assert np.corrcoef(levels.ravel(), red.ravel())[0, 1] > 0.9  # the map itself, not overdrawn
+
+
+def test_no_line_is_drawn_where_the_crop_reaches_the_images_edge() -> None:
+    rgb = np.full((20, 30, 3), 128, np.uint8)
+
+    outline_crop(rgb, slice(0, 20), slice(5, 25))  # the full height, a strip either side
+
+    assert is_dash(rgb[:, 4]) and is_dash(rgb[:, 25])
+    assert np.all(rgb[:, 5:25] == 128)  # nothing above or below, and the inside untouched
+    assert np.all(rgb[:, :4] == 128) and np.all(rgb[:, 26:] == 128)
 
 
 def test_a_canvas_is_not_placed_by_the_crop_geometry_of_another_image() -> None:

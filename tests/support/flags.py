@@ -1,11 +1,11 @@
-"""Made-up parts for the flag measurements (:mod:`bench.flag_candidates`, :mod:`bench.disagreement`)."""
+"""Made-up parts for the flag measurements (:mod:`ml.studies.flag_candidates`, its kin)."""
 
 from __future__ import annotations
 
 import numpy as np
 import torch
 
-from bench.flag_candidates import Part
+from ml.studies.flag_candidates import Part
 
 
 def random_part(n: int, shift: float, seed: int) -> Part:

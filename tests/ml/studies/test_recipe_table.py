@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.recipe_table import main
+from ml.studies.recipe_table import main
 
 
 def write_metrics(folder: Path, metrics: dict[str, object]) -> str:

@@ -1,4 +1,4 @@
-"""Candidate "uncertain" flags measured on other hospitals' images: ``python -m bench.flag_candidates``.
+"""Candidate "uncertain" flags measured on other hospitals' images: ``python -m ml.studies.flag_candidates``.
 
 The served gate marks an in-scope answer uncertain when its calibrated confidence is low or when the
 classifier's features, averaged over its four blocks, are atypical (:mod:`ml.model.distance`). The
@@ -23,8 +23,6 @@ from typing import Any
 import numpy as np
 import torch
 
-from bench.flag_report import render
-from bench.gated import cached_arrays, load_gated, measurement_parser
 from ml.data import discover, read_split, validation_halves
 from ml.evaluation.metrics import softmax
 from ml.gate.data import Images, classifier_outputs, decode_samples, scope_batch
@@ -32,6 +30,8 @@ from ml.model import LoadedWeights
 from ml.model.checks import ImageFacts
 from ml.model.distance import LayerStats, fit_layer
 from ml.model.gate import Gate
+from ml.studies.flag_report import render
+from ml.studies.gated import cached_arrays, load_gated, measurement_parser
 
 DISTANCE_IMAGES = 4000
 """The training-side images the class-agnostic density is fitted on: the same draw as the gate's fit."""
@@ -214,7 +214,7 @@ def measure(
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = measurement_parser("python -m bench.flag_candidates", __doc__)
+    parser = measurement_parser("python -m ml.studies.flag_candidates", __doc__)
     parser.add_argument("--served-only", action="store_true", help="only the weights' own gate")
     args = parser.parse_args(argv)
     weights = load_gated(args.weights)

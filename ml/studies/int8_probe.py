@@ -1,6 +1,6 @@
-"""``python -m bench.int8_probe``: does int8 keep fp32's answers? The served model in int8 as the CPU engine
-builds it (:mod:`ml.engine.quantize`), calibrated here on the validation side's ``select`` half, against
-fp32: its speed, and how often its labels agree with fp32's on the other half (``assess``: images the
+"""``python -m ml.studies.int8_probe``: does int8 keep fp32's answers? The served model in int8 as the CPU
+engine builds it (:mod:`ml.engine.quantize`), calibrated here on the validation side's ``select`` half,
+against fp32: its speed, and how often its labels agree with fp32's on the other half (``assess``: images the
 calibration never saw), clean and under the robustness shifts.
 
 Issue 13 keeps int8 only if its labels agree with fp32 on at least 99.5% of validation and of the
@@ -20,14 +20,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from bench.inputs import DEFAULT_DATA_DIR
-from harness.live import REPO
 from ml.engine.graph import INPUT, LOGITS
 from ml.engine.torch_engine import build_onnx
 from ml.model import load_weights
 from ml.model.int8 import DEFAULT_FP32_CONVS, Int8Calibration
 from ml.release.int8 import calibrate, model_inputs, shifted_copies, validation_images
 from ml.robustness.shifts import SEVERITIES, SHIFTS
+from ml.studies import RADIOGRAPHY as DEFAULT_DATA_DIR
+from ml.studies import REPO
 
 
 def session(model: bytes, threads: int) -> Any:

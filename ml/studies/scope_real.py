@@ -1,4 +1,5 @@
-"""The input assessment on real material it was not fitted on: ``python -m bench.scope_real --weights FILE``.
+"""The input assessment on real material it was not fitted on:
+``python -m ml.studies.scope_real --weights FILE``.
 
 * renderings of the held-out CT volumes (:data:`ml.gate.shared.HELD_OUT_VOLUMES`): the share of lateral and
   oblique ones put out of scope, and of frontal ones kept in scope;
@@ -153,7 +154,7 @@ def render_markdown(results: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m bench.scope_real", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m ml.studies.scope_real", description=__doc__)
     parser.add_argument("--weights", type=Path, default=Path("weights/cxr-paper-cnn.safetensors"))
     parser.add_argument(
         "--data", type=Path, default=Path("../shared/data/covid-radiography"), help="ct-volumes/ is beside it"

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.class_floors import SHARES, TYPICALITY, measure, render_shifted, uncertain
-from bench.flag_report import render
 from ml.model import load_weights
 from ml.robustness.shifts import SHIFTS
+from ml.studies.class_floors import SHARES, TYPICALITY, measure, render_shifted, uncertain
+from ml.studies.flag_report import render
 from tests.support.datasets import write_measurement_set
 from tests.support.flags import random_part
 from tests.support.weights import write_random_weights

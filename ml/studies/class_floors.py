@@ -1,11 +1,12 @@
-"""Low-confidence floors per answered class, with and without typicality: ``python -m bench.class_floors``.
+"""Low-confidence floors per answered class, with and without typicality:
+``python -m ml.studies.class_floors``.
 
 A single confidence threshold spends the validation side's "uncertain" budget on the class the model is
 least sure of in distribution (Viral Pneumonia), while the confident errors on other hospitals' films are
 Normal and COVID answers. Here each class flags the same share ``q`` of its own answers on the ``assess``
 half (the floors :func:`ml.gate.fit.class_confidence` chooses), for several ``q``, with the typicality flag
 off and at several shares up to the 5% it had until 1.3.0. The served out-of-scope decision is kept in
-every row. As in :mod:`bench.flag_candidates`, external-dev only reads the result: no threshold is fitted
+every row. As in :mod:`ml.studies.flag_candidates`, external-dev only reads the result: no threshold is fitted
 to it. ``--shift-images N`` adds the robustness suite: the same N validation images as ``ml evaluate``
 under each shift at severity 2, pooled over the shifts (source ``all``).
 """
@@ -20,9 +21,6 @@ from typing import Any
 import numpy as np
 import torch
 
-from bench.flag_candidates import Part, both_sides, features, make_part, quality, served_floors
-from bench.flag_report import render
-from bench.gated import load_gated, measurement_parser
 from ml.data import Sample, discover, read_split, validation_halves
 from ml.gate.data import decode_samples, shifted
 from ml.gate.evaluate import assess_images
@@ -30,6 +28,9 @@ from ml.gate.fit import class_confidence
 from ml.model import LoadedWeights
 from ml.model.gate import Gate
 from ml.robustness.shifts import SHIFTS, apply_shift
+from ml.studies.flag_candidates import Part, both_sides, features, make_part, quality, served_floors
+from ml.studies.flag_report import render
+from ml.studies.gated import load_gated, measurement_parser
 
 SHARES = (0.04, 0.06, 0.08)
 TYPICALITY = (0.0, 0.01, 0.02, 0.05)
@@ -55,7 +56,12 @@ def suite(weights: LoadedWeights, samples: list[Sample], n: int, seed: int = 1) 
     open_thresholds = replace(
         config.thresholds, min_typicality=0.0, min_confidence=0.0, min_class_confidence=()
     )
-    gate = Gate(replace(config, thresholds=open_thresholds), weights.gate.scope, weights.gate.distance)
+    gate = Gate(
+        replace(config, thresholds=open_thresholds),
+        weights.gate.scope,
+        weights.gate.distance,
+        weights.gate.familiarity,
+    )
     val = decode_samples(samples)
     chosen = np.random.default_rng(seed).permutation(len(val.pixels))[:n]
     parts, typical = [], []
@@ -140,7 +146,7 @@ def render_shifted(results: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = measurement_parser("python -m bench.class_floors", __doc__)
+    parser = measurement_parser("python -m ml.studies.class_floors", __doc__)
     parser.add_argument("--shift-images", type=int, default=0, help="validation images under each shift")
     args = parser.parse_args(argv)
     weights = load_gated(args.weights)

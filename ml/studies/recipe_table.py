@@ -1,4 +1,4 @@
-"""Recipes side by side: ``python -m bench.recipe_table NAME=VAL_DIR,EXT_DIR[,ROB_DIR] ...``.
+"""Recipes side by side: ``python -m ml.studies.recipe_table NAME=VAL_DIR,EXT_DIR[,ROB_DIR] ...``.
 
 Each entry names the ``metrics.json`` folders of one set of weights: its validation evaluation (a training
 run's folder, or ``python -m ml evaluate --split ... --subset val``), its ``external-dev`` evaluation (per
@@ -43,7 +43,7 @@ def row(name: str, folders: list[str]) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m bench.recipe_table", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m ml.studies.recipe_table", description=__doc__)
     parser.add_argument("entries", nargs="+", metavar="NAME=VAL_DIR,EXT_DIR[,ROB_DIR]")
     args = parser.parse_args(argv)
     header = [

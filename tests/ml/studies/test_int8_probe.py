@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from bench.int8_probe import labels, latency_ms, session
 from ml.engine.torch_engine import build_onnx
 from ml.release.int8 import calibrate
+from ml.studies.int8_probe import labels, latency_ms, session
 from tests.support.weights import random_model
 
 

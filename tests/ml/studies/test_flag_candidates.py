@@ -8,11 +8,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from bench.flag_candidates import candidates, flags, limit_threshold, measure, quality
-from bench.flag_report import misses, render
 from ml.data import validation_halves
 from ml.model import load_weights
 from ml.model.distance import fit_layer
+from ml.studies.flag_candidates import candidates, flags, limit_threshold, measure, quality
+from ml.studies.flag_report import misses, render
 from tests.support.datasets import write_measurement_set
 from tests.support.flags import random_part
 from tests.support.weights import write_random_weights

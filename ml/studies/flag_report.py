@@ -1,4 +1,4 @@
-"""The report of an uncertain-flag measurement (:mod:`bench.flag_candidates` and its kin): the shares per
+"""The report of an uncertain-flag measurement (:mod:`ml.studies.flag_candidates` and its kin): the shares per
 validation half and per external-dev source, and which of issue 19's targets each flag misses."""
 
 from __future__ import annotations

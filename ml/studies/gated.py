@@ -1,5 +1,5 @@
 """The command line and the feature cache of a measurement of a gated weights file on validation and
-external-dev (:mod:`bench.flag_candidates`, :mod:`bench.disagreement` and their kin)."""
+external-dev (:mod:`ml.studies.flag_candidates`, the class floors and their kin)."""
 
 from __future__ import annotations
 

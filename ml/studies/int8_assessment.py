@@ -1,4 +1,4 @@
-"""``python -m bench.int8_assessment``: does the input assessment say the same with the int8 engine?
+"""``python -m ml.studies.int8_assessment``: does the input assessment say the same with the int8 engine?
 
 The assessment's feature distance reads the classifier's block outputs, which int8 rounds; its thresholds
 were fitted on fp32's. This runs the service's own model runner (:class:`service.runner.ModelRunner`,
@@ -21,7 +21,6 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from bench.int8_probe import add_validation_arguments
 from ml.decoding import DecodeLimits
 from ml.engine import INT8, Classifier, EngineName, build_engine
 from ml.engine.gate import ServingGate
@@ -29,6 +28,7 @@ from ml.model.weights_file import WeightsFile, read_weights
 from ml.release.int8 import validation_images
 from ml.robustness.shifts import SEVERITIES, apply_shift
 from ml.robustness.suite import shift_rng
+from ml.studies.int8_probe import add_validation_arguments
 from service.pipeline import Pipeline
 from service.runner import Answer, ModelRunner, WorkItem
 
