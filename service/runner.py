@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ml.engine import Classifier, Engine, build_engine
-from ml.engine.answers import assess_batch, calibrated
+from ml.engine.answers import ModelInputs, assess_batch, calibrated
 from ml.engine.gate import ServingGate
 from ml.model.assessment import Assessment
 from ml.model.checks import ImageFacts
@@ -27,15 +27,8 @@ from service.settings import Settings
 logger = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class WorkItem:
-    """One preprocessed image, as :class:`service.pipeline.PreparedImage` hands it over."""
-
-    inputs: np.ndarray
-    """The classifier's input ``[C, crop, crop]`` float32."""
-    scope_inputs: np.ndarray
-    """The scope classifier's input ``[1, s, s]`` float32."""
-    facts: ImageFacts
+WorkItem = ModelInputs
+"""One preprocessed image, as :class:`service.pipeline.PreparedImage` hands it over."""
 
 
 @dataclass(frozen=True)
@@ -75,9 +68,7 @@ class ModelRunner:
         inputs = np.stack([item.inputs for item in items])
         result = self.engine.predict(inputs, with_cam=any(with_cam), with_taps=self.gate is not None)
         probabilities = calibrated(result.logits, self.metadata.temperature)
-        scope_inputs = np.stack([item.scope_inputs for item in items])
-        facts = [item.facts for item in items]
-        assessments = assess_batch(self.gate, facts, scope_inputs, probabilities, result.taps)
+        assessments = assess_batch(self.gate, items, probabilities, result.taps)
         return [
             Answer(
                 probabilities=tuple(probabilities[i].tolist()),

@@ -7,12 +7,24 @@ service's runner computes the same). Numpy only.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
 from ml.engine.gate import ServingGate
 from ml.model.assessment import Assessment, ungated_assessment
 from ml.model.checks import ImageFacts
+
+
+@dataclass(frozen=True)
+class ModelInputs:
+    """One decoded image's inputs to the model side: what the service's pipeline hands its runner."""
+
+    inputs: np.ndarray
+    """The classifier's input ``[C, crop, crop]`` float32."""
+    scope_inputs: np.ndarray
+    """The scope classifier's input ``[1, s, s]`` float32."""
+    facts: ImageFacts
 
 
 def calibrated(logits: np.ndarray, temperature: float) -> np.ndarray:
@@ -26,23 +38,22 @@ def calibrated(logits: np.ndarray, temperature: float) -> np.ndarray:
 
 def assess_batch(
     gate: ServingGate | None,
-    facts: Sequence[ImageFacts],
-    scope_inputs: np.ndarray,
+    items: Sequence[ModelInputs],
     probabilities: np.ndarray,
     taps: list[np.ndarray],
 ) -> list[Assessment]:
-    """Each answer's input assessment: ``scope_inputs`` ``[N, 1, s, s]``, ``probabilities`` calibrated,
-    ``taps`` from the engine (``with_taps`` when there is a gate). Without a gate only the cheap checks
-    run, and every in-scope answer is uncertain."""
+    """Each answer's input assessment: ``probabilities`` calibrated, ``taps`` from the engine (``with_taps``
+    when there is a gate). Without a gate only the cheap checks run, and every in-scope answer is
+    uncertain."""
     confidence = probabilities.max(axis=1).tolist()
     if gate is None:
         return [
-            ungated_assessment(fact, scope_inputs[i], conf)
-            for i, (fact, conf) in enumerate(zip(facts, confidence, strict=True))
+            ungated_assessment(item.facts, item.scope_inputs, conf)
+            for item, conf in zip(items, confidence, strict=True)
         ]
-    signals = gate.signals(scope_inputs, taps)
+    signals = gate.signals(np.stack([item.scope_inputs for item in items]), taps)
     predicted = probabilities.argmax(axis=1).tolist()
     return [
-        gate.assess(fact, scope_inputs[i], signals, i, conf, answer)
-        for i, (fact, conf, answer) in enumerate(zip(facts, confidence, predicted, strict=True))
+        gate.assess(item.facts, item.scope_inputs, signals, i, conf, answer)
+        for i, (item, conf, answer) in enumerate(zip(items, confidence, predicted, strict=True))
     ]

@@ -19,9 +19,10 @@ import numpy as np
 from tqdm import tqdm
 
 from ml import decoding
+from ml.engine.answers import ModelInputs
 from ml.model.assessment import Assessment, counted
 from ml.model.monitor import SourceWindow, WindowState
-from ml.site.served import Answer, Prepared, ServedModel
+from ml.site.served import Answer, ServedModel
 
 SKIP_REASONS: dict[type[decoding.DecodeError], str] = {
     decoding.UnsupportedFormatError: "not PNG, JPEG or DICOM (or an unsupported DICOM encoding)",
@@ -95,9 +96,9 @@ def _batches(
     size: int,
     skipped: Counter[str],
     bar: tqdm[None],
-) -> Iterator[list[tuple[str, Prepared]]]:
+) -> Iterator[list[tuple[str, ModelInputs]]]:
     """The readable films' inputs, ``size`` at a time, in ``files``' order; the others counted."""
-    batch: list[tuple[str, Prepared]] = []
+    batch: list[tuple[str, ModelInputs]] = []
     for rel in files:
         try:
             batch.append((rel, model.prepare((root / rel).read_bytes())))

@@ -18,24 +18,14 @@ import numpy as np
 
 from ml.decoding import SERVED_KINDS, DecodeLimits, TooManyPixelsError, decode_as, sniff
 from ml.engine import Classifier, Engine, EngineName, build_engine, resolve_engine
-from ml.engine.answers import assess_batch, calibrated
+from ml.engine.answers import ModelInputs, assess_batch, calibrated
 from ml.engine.gate import ServingGate
 from ml.model.assessment import Assessment
-from ml.model.checks import ImageFacts
 from ml.model.layout import SCOPE_SIZE
 from ml.model.monitor import MonitorConfig
 from ml.model.weights_file import WeightsError, WeightsFile, WeightsMetadata, read_weights
 from ml.preprocess_spec import crop_geometry
 from ml.preprocessing_np import eval_transform, scope_input
-
-
-@dataclass(frozen=True)
-class Prepared:
-    """One decoded film's model inputs, as :class:`service.pipeline.PreparedImage` holds them."""
-
-    inputs: np.ndarray
-    scope_inputs: np.ndarray
-    facts: ImageFacts
 
 
 @dataclass(frozen=True)
@@ -83,7 +73,7 @@ class ServedModel:
     def monitor(self) -> MonitorConfig | None:
         return self.gate.config.monitor if self.gate is not None else None
 
-    def prepare(self, data: bytes) -> Prepared:
+    def prepare(self, data: bytes) -> ModelInputs:
         """Bytes -> model inputs; raises :class:`ml.decoding.DecodeError` as the service would refuse."""
         decoded = decode_as(data, sniff(data, SERVED_KINDS), self.limits)
         spec = self.metadata.preprocessing
@@ -94,20 +84,19 @@ class ServedModel:
                 f"Resized for the model the image would be {resized} pixels; the limit is "
                 f"{self.limits.max_pixels}."
             )
-        return Prepared(
+        return ModelInputs(
             eval_transform(decoded.pixels, spec, geometry),
             scope_input(decoded.pixels, self.scope_size),
             decoded.facts(),
         )
 
-    def answer(self, batch: list[Prepared]) -> list[Answer]:
+    def answer(self, batch: list[ModelInputs]) -> list[Answer]:
         """One forward pass over ``batch``, each answer assessed as :class:`service.runner.ModelRunner`
         assesses it."""
         result = self.engine.predict(
             np.stack([p.inputs for p in batch]), with_cam=False, with_taps=self.gate is not None
         )
         probabilities = calibrated(result.logits, self.metadata.temperature)
-        scope_inputs = np.stack([p.scope_inputs for p in batch])
-        verdicts = assess_batch(self.gate, [p.facts for p in batch], scope_inputs, probabilities, result.taps)
+        verdicts = assess_batch(self.gate, batch, probabilities, result.taps)
         predicted = probabilities.argmax(axis=1).tolist()
         return [Answer(probabilities[i], predicted[i], verdicts[i]) for i in range(len(batch))]

@@ -74,9 +74,7 @@ def served_answers(model: ServedModel, samples: list[Sample], batch: int = 32) -
         result = model.engine.predict(np.stack([p.inputs for p in prepared]), with_cam=False, with_taps=True)
         probabilities = calibrated(result.logits, model.metadata.temperature)
         signals = model.gate.signals(scope_inputs, result.taps)
-        verdicts = assess_batch(
-            model.gate, [p.facts for p in prepared], scope_inputs, probabilities, result.taps
-        )
+        verdicts = assess_batch(model.gate, prepared, probabilities, result.taps)
         for i, (sample, a) in enumerate(zip(chunk, verdicts, strict=True)):
             flagged = not a.in_scope or a.uncertain
             numbers = (float(signals.distance[i]), float(signals.chest_xray[i, 0]), a.in_scope, flagged)
