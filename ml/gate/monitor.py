@@ -69,8 +69,7 @@ def reference_answers(weights: LoadedWeights, samples: list[Sample]) -> Referenc
     """The classifier and its gate on ``samples`` (torch, as ``ml export`` fits the rest of the gate)."""
     if weights.gate is None:
         raise ValueError("the monitor is part of the input assessment; these weights carry none")
-    ordered = sorted(samples, key=lambda s: s.path.as_posix())
-    images = decode_samples(ordered)
+    images = decode_samples(manifest_order(samples))
     meta = weights.metadata
     run = assess_images(weights.model, weights.gate, meta.preprocessing, meta.temperature, images.pixels)
     return ReferenceAnswers(
@@ -128,6 +127,22 @@ def familiar_windows(
     return manifest, random
 
 
+def thresholds(
+    manifest: np.ndarray, random: np.ndarray, targets: MonitorTargets, random_only: bool = False
+) -> tuple[float, float]:
+    """``(alarm_below, clear_above)`` from familiar windows' means (module docstring); ``random_only``
+    leaves the manifest order out (a rejected choice, measured by :mod:`ml.studies.source_shift`)."""
+    # Each order on its own: pooled, the far more numerous random windows would drown the manifest's.
+    orders = (random,) if random_only else (manifest, random)
+    alarm_below = min(float(np.quantile(w, targets.alarm_quantile)) for w in orders)
+    return alarm_below, max(alarm_below, float(np.quantile(random, targets.clear_quantile)))
+
+
+def manifest_order(samples: list[Sample]) -> list[Sample]:
+    """The database's manifest order, which keeps each source's films together."""
+    return sorted(samples, key=lambda s: s.path.as_posix())
+
+
 def fit_monitor(
     answers: ReferenceAnswers, classes: int, targets: MonitorTargets | None = None
 ) -> tuple[MonitorConfig, Familiarity]:
@@ -146,9 +161,7 @@ def fit_monitor(
         familiarity, answers.predicted[keep], answers.distance[keep], answers.confidence[keep]
     )
     manifest, random = familiar_windows(scores, answers, targets)
-    # Each order on its own: pooled, the far more numerous random windows would drown the manifest's.
-    alarm_below = min(float(np.quantile(w, targets.alarm_quantile)) for w in (manifest, random))
-    clear_above = max(alarm_below, float(np.quantile(random, targets.clear_quantile)))
+    alarm_below, clear_above = thresholds(manifest, random, targets)
     fitted: dict[str, Any] = {
         "reference": "validation select half",
         "reference_answers": int(keep.sum()),

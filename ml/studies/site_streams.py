@@ -30,6 +30,7 @@ from PIL import Image
 from harness.live import LiveServer
 from ml.data import Sample, discover
 from ml.gate.data import split_sides
+from ml.gate.monitor import manifest_order
 
 logger = logging.getLogger(__name__)
 
@@ -102,7 +103,7 @@ def main(argv: list[str] | None = None) -> None:
     rng = np.random.default_rng(args.seed)
     external = discover(args.external).samples
     _, (_, assess) = split_sides(args.data, args.split)
-    familiar = sorted(assess, key=lambda s: s.path.as_posix())
+    familiar = manifest_order(assess)
     streams: dict[str, list[Sample]] = {
         f"external-dev {source}": [
             external[i] for i in rng.permutation(len(external)) if external[i].source == source

@@ -35,7 +35,13 @@ from ml.data import Sample, discover
 from ml.decoding import SERVED_LIMITS
 from ml.engine.answers import assess_batch, calibrated
 from ml.gate.data import split_sides
-from ml.gate.monitor import MonitorTargets, ReferenceAnswers, familiar_windows
+from ml.gate.monitor import (
+    MonitorTargets,
+    ReferenceAnswers,
+    familiar_windows,
+    manifest_order,
+    thresholds,
+)
 from ml.model.monitor import MonitorConfig, SourceWindow
 from ml.site.served import ServedModel
 from ml.studies.site_streams import FLAGGED_FROM, body_of
@@ -122,11 +128,7 @@ def fitted_config(
     from the random windows alone."""
     reference = ReferenceAnswers(ref.predicted, ref.confidence, ref.distance, ref.in_scope, ref.labels)
     manifest, random = familiar_windows(scores, reference, targets)
-    orders = (random,) if random_only else (manifest, random)
-    alarm = min(float(np.quantile(w, targets.alarm_quantile)) for w in orders)
-    return MonitorConfig(
-        targets.window, alarm, max(alarm, float(np.quantile(random, targets.clear_quantile)))
-    )
+    return MonitorConfig(targets.window, *thresholds(manifest, random, targets, random_only))
 
 
 def run_stream(
@@ -172,11 +174,6 @@ def streams(
     return out  # fmt: skip
 
 
-def by_path(samples: list[Sample]) -> list[Sample]:
-    """The database's manifest order."""
-    return sorted(samples, key=lambda s: s.path.as_posix())
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m ml.studies.source_shift", description=__doc__)
     parser.add_argument("--weights", type=Path, default=Path("weights/cxr-paper-cnn.safetensors"))
@@ -191,7 +188,8 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(f"{args.weights} carries no source-shift monitor")
     _, (select, assess) = split_sides(args.data, args.split)
     logger.info("served answers of %d + %d validation and the test set's films", len(select), len(assess))
-    ref, familiar = served_answers(model, by_path(select)), served_answers(model, by_path(assess))
+    ref = served_answers(model, manifest_order(select))
+    familiar = served_answers(model, manifest_order(assess))
     outside = served_answers(model, discover(args.external).samples)
     targets = MonitorTargets()
     own = candidates(ref, ref)
